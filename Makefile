@@ -1,0 +1,30 @@
+# `make test` and `make demo` create .venv when it is missing (or when the
+# dependency files changed), so they are the only setup a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test test-fast demo install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The whole suite, slow tests included.
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --durations=15
+
+# Skips the tests marked slow.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not slow"
+
+demo: $(STAMP)
+	$(PY) -m chatgpt_demo.tiny_gpt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,149 @@
+"""The position-wise feed-forward network of a Transformer block."""
+
+import keras
+from keras import ops
+
+ACTIVATIONS = ("relu", "gelu", "silu", "swiglu")
+
+
+@keras.saving.register_keras_serializable(package="keras_attn")
+class FeedForward(keras.layers.Layer):
+    """Dense, activation, dropout, dense: applied to each position alone.
+
+    ```
+    FFN(x)    = activation(x W1 + b1) W2 + b2
+    SwiGLU(x) = (silu(x W_gate) * (x W1 + b1)) W2 + b2
+    ```
+
+    After attention has mixed information across positions, this network
+    transforms each position's vector on its own, usually through a wider
+    `intermediate_dim` (4x the model width in GPT, 2048 for 512 in the paper).
+    `"swiglu"` is the gated variant of PaLM and Llama: a third projection,
+    `gate_dense`, gates the intermediate features.
+
+    Args:
+        intermediate_dim: int, width of the hidden layer.
+        activation: one of `"relu"`, `"gelu"`, `"silu"` or `"swiglu"`.
+        dropout: float in `[0, 1)`, dropout after the activation.
+        output_dim: int, width of the output. Defaults to the input's width.
+        use_bias: whether the dense layers have biases.
+        kernel_initializer: initializer of the kernels.
+        bias_initializer: initializer of the biases.
+        **kwargs: base layer arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: `(..., d)` tensor.
+        training: whether dropout is active.
+
+    Example:
+
+    >>> import numpy as np
+    >>> ffn = FeedForward(intermediate_dim=32, activation="swiglu", name="ffn")
+    >>> x = np.random.rand(2, 5, 8).astype("float32")
+    >>> tuple(ffn(x).shape)
+    (2, 5, 8)
+    >>> [w.path for w in ffn.weights]  # doctest: +NORMALIZE_WHITESPACE
+    ['ffn/intermediate_dense/kernel', 'ffn/intermediate_dense/bias',
+     'ffn/gate_dense/kernel', 'ffn/output_dense/kernel', 'ffn/output_dense/bias']
+
+    References:
+        Vaswani et al., "Attention Is All You Need", 2017, section 3.3.
+        Shazeer, "GLU Variants Improve Transformer", 2020.
+    """
+
+    def __init__(
+        self,
+        intermediate_dim,
+        activation="relu",
+        dropout=0.0,
+        output_dim=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
+            raise ValueError(
+                "`intermediate_dim` must be a positive integer. "
+                f"Received: intermediate_dim={intermediate_dim!r}"
+            )
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Unknown `activation`. Expected one of {ACTIVATIONS}. "
+                f"Received: activation={activation!r}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+        if output_dim is not None and (not isinstance(output_dim, int) or output_dim <= 0):
+            raise ValueError(
+                f"`output_dim` must be a positive integer. Received: output_dim={output_dim!r}"
+            )
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.intermediate_dim = intermediate_dim
+        self.activation = activation
+        self.dropout = dropout
+        self.output_dim = output_dim
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _dense(self, units, name, activation=None, use_bias=None):
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            use_bias=self.use_bias if use_bias is None else use_bias,
+            kernel_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
+            bias_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.bias_initializer)
+            ),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, inputs_shape):
+        gated = self.activation == "swiglu"
+        self.intermediate_dense = self._dense(
+            self.intermediate_dim,
+            "intermediate_dense",
+            activation=None if gated else self.activation,
+        )
+        self.intermediate_dense.build(inputs_shape)
+        if gated:
+            self.gate_dense = self._dense(
+                self.intermediate_dim, "gate_dense", activation="silu", use_bias=False
+            )
+            self.gate_dense.build(inputs_shape)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
+        hidden_shape = tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
+        self.output_dense = self._dense(self.output_dim or inputs_shape[-1], "output_dense")
+        self.output_dense.build(hidden_shape)
+
+    def call(self, inputs, training=None):
+        hidden = self.intermediate_dense(inputs)  # (..., intermediate_dim)
+        if self.activation == "swiglu":
+            hidden = ops.multiply(self.gate_dense(inputs), hidden)
+        hidden = self.dropout_layer(hidden, training=training)
+        return self.output_dense(hidden)  # (..., output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "output_dim": self.output_dim,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)

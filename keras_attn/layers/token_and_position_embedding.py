@@ -1,0 +1,122 @@
+"""Token embedding plus learned position embedding."""
+
+import keras
+from keras import ops
+
+from keras_attn.layers.position_embedding import PositionEmbedding
+
+
+@keras.saving.register_keras_serializable(package="keras_attn")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """Embeds token ids and adds a learned position embedding.
+
+    `output = token_embedding(ids) + position_embedding(positions)`, the input
+    layer of GPT. The token embedding is a `keras.layers.ReversibleEmbedding`,
+    so a model can tie its output head to it:
+    `logits = layer.token_embedding(hidden, reverse=True)`.
+
+    With `mask_zero=True`, id 0 is padding and the output carries the padding
+    mask `ids != 0` as its Keras mask; the attention layers downstream read
+    it, so padded tokens are neither attended nor attending.
+
+    Args:
+        vocabulary_size: int, number of token ids.
+        sequence_length: int, the longest sequence.
+        embedding_dim: int, size of the embeddings.
+        mask_zero: whether id 0 is padding.
+        embeddings_initializer: initializer of the token embedding.
+        position_initializer: initializer of the position embedding.
+        **kwargs: base layer arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: `(B, T)` integer token ids.
+        start_index: int or scalar tensor, the position of the first token
+            (the cache index in cached decoding).
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TokenAndPositionEmbedding(vocabulary_size=100, sequence_length=8,
+    ...                                   embedding_dim=16, mask_zero=True)
+    >>> ids = np.array([[5, 6, 7, 0, 0]])
+    >>> tuple(layer(ids).shape)
+    (1, 5, 16)
+    >>> np.asarray(layer.compute_mask(ids))
+    array([[ True,  True,  True, False, False]])
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        sequence_length,
+        embedding_dim,
+        mask_zero=False,
+        embeddings_initializer="uniform",
+        position_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        for name, value in [
+            ("vocabulary_size", vocabulary_size),
+            ("sequence_length", sequence_length),
+            ("embedding_dim", embedding_dim),
+        ]:
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
+                )
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.embedding_dim = embedding_dim
+        self.mask_zero = mask_zero
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.position_initializer = keras.initializers.get(position_initializer)
+        self.token_embedding = keras.layers.ReversibleEmbedding(
+            vocabulary_size,
+            embedding_dim,
+            embeddings_initializer=self.embeddings_initializer,
+            mask_zero=mask_zero,
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        self.position_embedding = PositionEmbedding(
+            sequence_length,
+            initializer=self.position_initializer,
+            dtype=self.dtype_policy,
+            name="position_embedding",
+        )
+        self.supports_masking = mask_zero
+
+    def build(self, inputs_shape):
+        self.token_embedding.build(inputs_shape)
+        self.position_embedding.build(tuple(inputs_shape) + (self.embedding_dim,))
+
+    def call(self, inputs, start_index=0):
+        tokens = self.token_embedding(inputs)  # (B, T, d)
+        return tokens + self.position_embedding(tokens, start_index=start_index)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(inputs, 0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "sequence_length": self.sequence_length,
+                "embedding_dim": self.embedding_dim,
+                "mask_zero": self.mask_zero,
+                "embeddings_initializer": keras.initializers.serialize(
+                    self.embeddings_initializer
+                ),
+                "position_initializer": keras.initializers.serialize(
+                    self.position_initializer
+                ),
+            }
+        )
+        return config
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.embedding_dim,)

@@ -1,0 +1,158 @@
+"""The one shared layer test: every public layer goes through `run_layer_test`."""
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _is_float(x):
+    return np.issubdtype(np.asarray(x).dtype, np.floating) or "float" in str(x.dtype)
+
+
+def _first_float(outputs):
+    return next(x for x in keras.tree.flatten(outputs) if _is_float(x))
+
+
+def _shapes(outputs):
+    return keras.tree.map_structure(lambda x: tuple(x.shape), outputs)
+
+
+def _inputs(input_data):
+    """A dict of call arguments; a bare array is the first positional one."""
+    return input_data if isinstance(input_data, dict) else {None: input_data}
+
+
+def _call(layer, inputs, call_kwargs):
+    args = [v for k, v in inputs.items() if k is None]
+    kwargs = {k: v for k, v in inputs.items() if k is not None}
+    return layer(*args, **kwargs, **call_kwargs)
+
+
+def _symbolic_inputs(inputs):
+    return {
+        k: keras.Input(
+            shape=np.shape(v)[1:],
+            dtype=str(np.asarray(v).dtype),
+            name="inputs" if k is None else k,
+        )
+        for k, v in inputs.items()
+    }
+
+
+def _as_model_inputs(inputs):
+    return {("inputs" if k is None else k): v for k, v in inputs.items()}
+
+
+def run_layer_test(
+    layer_cls,
+    init_kwargs,
+    input_data,
+    expected_output_shape,
+    expected_num_trainable_weights,
+    expected_num_non_trainable_weights=0,
+    tmp_path,
+    call_kwargs=None,
+):
+    """Checks what every layer of keras_attn promises.
+
+    1. `get_config` round trip, directly and through Keras serialization
+       (so the class is registered).
+    2. Weight counts once built.
+    3. Eager output shapes, symbolic (functional) output shapes, and
+       `compute_output_shape` / `compute_output_spec` agree.
+    4. One `fit` step with `jit_compile=True` changes every trainable weight
+       and gives a finite loss.
+    5. `mixed_float16` and `mixed_bfloat16` policies: float32 variables,
+       outputs in the compute dtype, all finite.
+    6. A `.keras` save and load reproduces the outputs exactly.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: dict of constructor arguments.
+        input_data: an array for the first positional argument, or a dict
+            of call arguments (the key `None` names the first positional).
+        expected_output_shape: a shape, or a structure of shapes matching the
+            outputs.
+        expected_num_trainable_weights: int.
+        expected_num_non_trainable_weights: int.
+        tmp_path: a folder for the `.keras` file (pytest's `tmp_path`).
+        call_kwargs: non-tensor call arguments (e.g. `use_causal_mask=True`).
+    """
+    call_kwargs = call_kwargs or {}
+    inputs = _inputs(input_data)
+
+    # 1. Config round trip and registration.
+    layer = layer_cls(**init_kwargs)
+    config = layer.get_config()
+    for key, value in init_kwargs.items():
+        if isinstance(value, (int, float, str, bool, type(None))):
+            assert config[key] == value, f"get_config()[{key!r}]: {config[key]!r} != {value!r}"
+    revived = layer_cls.from_config(config)
+    assert revived.get_config() == config
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == f"keras_attn>{layer_cls.__name__}"
+    deserialized = keras.saving.deserialize_keras_object(serialized)
+    assert type(deserialized) is layer_cls
+    assert deserialized.get_config() == config
+
+    # 2 and 3. Eager call, weight counts, shapes.
+    outputs = _call(layer, inputs, call_kwargs)
+    assert _shapes(outputs) == keras.tree.map_structure(tuple, expected_output_shape), (
+        f"eager output shapes {_shapes(outputs)} != {expected_output_shape}"
+    )
+    assert len(layer.trainable_weights) == expected_num_trainable_weights
+    assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
+
+    symbolic_inputs = _symbolic_inputs(inputs)
+    sym_layer = layer_cls.from_config(config)
+    symbolic_outputs = _call(
+        sym_layer,
+        {k: symbolic_inputs["inputs" if k is None else k] for k in inputs},
+        call_kwargs,
+    )
+    batchless = lambda shape: (None,) + tuple(shape[1:])  # noqa: E731
+    assert _shapes(symbolic_outputs) == keras.tree.map_structure(
+        batchless, _shapes(outputs)
+    ), f"symbolic shapes {_shapes(symbolic_outputs)} != eager {_shapes(outputs)}"
+    if not isinstance(outputs, (tuple, list, dict)):
+        input_shapes = [np.shape(v) for k, v in inputs.items() if k is None]
+        if input_shapes:
+            assert tuple(layer.compute_output_shape(*input_shapes)) == tuple(outputs.shape)
+
+    # 4. One jit-compiled training step.
+    model = keras.Model(symbolic_inputs, symbolic_outputs)
+    train_model = keras.Model(symbolic_inputs, _first_float(symbolic_outputs))
+    trainable_before = [np.array(w) for w in sym_layer.trainable_weights]
+    train_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
+    target = np.ones(_first_float(outputs).shape, "float32")
+    history = train_model.fit(
+        _as_model_inputs(inputs), target, batch_size=len(target), epochs=1, verbose=0
+    )
+    assert np.isfinite(history.history["loss"][0])
+    for before, after in zip(trainable_before, sym_layer.trainable_weights):
+        assert not np.array_equal(before, np.array(after)), f"{after.path} did not train"
+
+    # 5. Mixed precision.
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        mixed = layer_cls(**{**init_kwargs, "dtype": policy})
+        mixed_outputs = _call(mixed, inputs, call_kwargs)
+        compute_dtype = policy.split("_")[1]
+        for w in mixed.weights:
+            if w.trainable:
+                assert w.dtype == "float32", f"{policy}: {w.path} is {w.dtype}"
+        for x in keras.tree.flatten(mixed_outputs):
+            if _is_float(x):
+                assert str(x.dtype) == compute_dtype, f"{policy}: output is {x.dtype}"
+                assert np.all(np.isfinite(ops.convert_to_numpy(ops.cast(x, "float32"))))
+
+    # 6. .keras round trip.
+    expected = model(_as_model_inputs(inputs))
+    path = os.path.join(str(tmp_path), "layer.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    got = loaded(_as_model_inputs(inputs))
+    for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got), strict=True):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    return layer, outputs

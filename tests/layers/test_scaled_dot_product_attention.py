@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_attn.layers import scaled_dot_product_attention
+
+
+def numpy_attention(q, k, v, mask=None):
+    """softmax(Q Kᵀ / √d_k) V in float64; fully masked rows get zero weights."""
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(scores - scores.max(-1, keepdims=True))
+        weights = e / e.sum(-1, keepdims=True)
+    weights = np.nan_to_num(weights)  # all -inf rows: no key to attend
+    return weights @ v, weights
+
+
+@pytest.fixture
+def qkv():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(2, 3, 5, 8))  # (B, heads, T, d_k)
+    k = rng.normal(size=(2, 3, 7, 8))  # (B, heads, S, d_k)
+    v = rng.normal(size=(2, 3, 7, 4))  # (B, heads, S, d_v)
+    return q, k, v
+
+
+def test_matches_numpy_formula(qkv):
+    q, k, v = qkv
+    out, weights = scaled_dot_product_attention(
+        *(x.astype("float32") for x in qkv), return_attention_weights=True
+    )
+    ref_out, ref_weights = numpy_attention(q, k, v)
+    np.testing.assert_allclose(out, ref_out, atol=1e-5)
+    np.testing.assert_allclose(weights, ref_weights, atol=1e-6)
+
+
+def test_any_leading_axes():
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.normal(size=(4, 6)).astype("float32") for _ in range(3))
+    np.testing.assert_allclose(
+        scaled_dot_product_attention(q, k, v), numpy_attention(q, k, v)[0], atol=1e-5
+    )
+
+
+def test_mask_matches_numpy(qkv):
+    q, k, v = qkv
+    mask = np.random.default_rng(2).random((2, 1, 5, 7)) > 0.4  # broadcast over heads
+    out, weights = scaled_dot_product_attention(
+        *(x.astype("float32") for x in qkv), mask=mask, return_attention_weights=True
+    )
+    ref_out, ref_weights = numpy_attention(q, k, v, mask)
+    np.testing.assert_allclose(out, ref_out, atol=1e-5)
+    np.testing.assert_allclose(weights, ref_weights, atol=1e-6)
+    assert np.all(np.asarray(weights)[~np.broadcast_to(mask, weights.shape)] == 0)
+
+
+def test_integer_mask_is_treated_as_boolean(qkv):
+    args = [x.astype("float32") for x in qkv]
+    mask = np.tril(np.ones((5, 7), "int32"))
+    np.testing.assert_allclose(
+        scaled_dot_product_attention(*args, mask=mask),
+        scaled_dot_product_attention(*args, mask=mask.astype(bool)),
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_fully_masked_query_rows_are_finite_zeros(qkv, dtype):
+    mask = np.ones((5, 7), bool)
+    mask[2] = False  # query 2 may attend nothing
+    out, weights = scaled_dot_product_attention(
+        *(ops.cast(x, dtype) for x in qkv), mask=mask, return_attention_weights=True
+    )
+    out = ops.convert_to_numpy(ops.cast(out, "float32"))
+    weights = ops.convert_to_numpy(ops.cast(weights, "float32"))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out[:, :, 2], 0.0)
+    np.testing.assert_array_equal(weights[:, :, 2], 0.0)
+    np.testing.assert_allclose(weights[:, :, [0, 1, 3, 4]].sum(-1), 1.0, atol=1e-2)
+
+
+def test_float16_large_scores_do_not_overflow():
+    # Unscaled, Q Kᵀ = 64 * 40 * 40 = 102400 overflows float16 (max 65504);
+    # scaled first it is 102400 / √64 = 12800.
+    q = np.full((1, 2, 64), 40.0, "float16")
+    v = np.arange(128, dtype="float16").reshape(1, 2, 64)
+    out = ops.convert_to_numpy(ops.cast(scaled_dot_product_attention(q, q, v), "float32"))
+    assert np.all(np.isfinite(out))
+
+
+def test_dropout_only_in_training(qkv):
+    args = [x.astype("float32") for x in qkv]
+    plain = scaled_dot_product_attention(*args)
+    inference = scaled_dot_product_attention(*args, dropout_rate=0.5, seed=1, training=False)
+    np.testing.assert_array_equal(plain, inference)
+    dropped = scaled_dot_product_attention(*args, dropout_rate=0.5, seed=1, training=True)
+    assert not np.allclose(plain, dropped)
+
+
+@pytest.mark.parametrize(
+    "mask_shape, message",
+    [
+        ((1, 2, 3, 5, 7), "can't have more axes. Received: mask.shape=(1, 2, 3, 5, 7)"),
+        ((2, 3, 5, 6), r"Received: mask.shape=(2, 3, 5, 6)"),
+        ((4, 1, 1), r"Received: mask.shape=(4, 1, 1)"),
+    ],
+)
+def test_bad_mask_shape(qkv, mask_shape, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        scaled_dot_product_attention(
+            *(x.astype("float32") for x in qkv), mask=np.ones(mask_shape, bool)
+        )
+
+
+def test_bad_dropout_rate(qkv):
+    with pytest.raises(ValueError, match=r"Received: dropout_rate=1.5"):
+        scaled_dot_product_attention(*qkv, dropout_rate=1.5)
