@@ -8,15 +8,33 @@ from keras import ops
 
 
 def _is_float(x):
-    return np.issubdtype(np.asarray(x).dtype, np.floating) or "float" in str(x.dtype)
+    return "float" in keras.backend.standardize_dtype(x.dtype)
 
 
 def _first_float(outputs):
     return next(x for x in keras.tree.flatten(outputs) if _is_float(x))
 
 
+def _is_shape(x):
+    return isinstance(x, (tuple, list)) and all(d is None or isinstance(d, int) for d in x)
+
+
+def _map_shapes(fn, structure):
+    """Maps `fn` over the shapes in a nest of shapes (tuples of ints are leaves)."""
+    if _is_shape(structure):
+        return fn(tuple(structure))
+    if isinstance(structure, dict):
+        return {k: _map_shapes(fn, v) for k, v in structure.items()}
+    return tuple(_map_shapes(fn, v) for v in structure)
+
+
 def _shapes(outputs):
-    return keras.tree.map_structure(lambda x: tuple(x.shape), outputs)
+    """The same nest as `outputs`, with each tensor replaced by its shape."""
+    if isinstance(outputs, dict):
+        return {k: _shapes(v) for k, v in outputs.items()}
+    if isinstance(outputs, (tuple, list)):
+        return tuple(_shapes(v) for v in outputs)
+    return tuple(outputs.shape)
 
 
 def _inputs(input_data):
@@ -31,8 +49,9 @@ def _call(layer, inputs, call_kwargs):
 
 
 def _symbolic_inputs(inputs):
+    """One `keras.Input` per call argument, keyed by input name."""
     return {
-        k: keras.Input(
+        ("inputs" if k is None else k): keras.Input(
             shape=np.shape(v)[1:],
             dtype=str(np.asarray(v).dtype),
             name="inputs" if k is None else k,
@@ -51,8 +70,8 @@ def run_layer_test(
     input_data,
     expected_output_shape,
     expected_num_trainable_weights,
-    expected_num_non_trainable_weights=0,
     tmp_path,
+    expected_num_non_trainable_weights=0,
     call_kwargs=None,
 ):
     """Checks what every layer of keras_attn promises.
@@ -99,11 +118,15 @@ def run_layer_test(
 
     # 2 and 3. Eager call, weight counts, shapes.
     outputs = _call(layer, inputs, call_kwargs)
-    assert _shapes(outputs) == keras.tree.map_structure(tuple, expected_output_shape), (
+    assert _shapes(outputs) == _map_shapes(tuple, expected_output_shape), (
         f"eager output shapes {_shapes(outputs)} != {expected_output_shape}"
     )
-    assert len(layer.trainable_weights) == expected_num_trainable_weights
-    assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
+    assert len(layer.trainable_weights) == expected_num_trainable_weights, [
+        w.path for w in layer.trainable_weights
+    ]
+    assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights, [
+        w.path for w in layer.non_trainable_weights
+    ]
 
     symbolic_inputs = _symbolic_inputs(inputs)
     sym_layer = layer_cls.from_config(config)
@@ -113,9 +136,7 @@ def run_layer_test(
         call_kwargs,
     )
     batchless = lambda shape: (None,) + tuple(shape[1:])  # noqa: E731
-    assert _shapes(symbolic_outputs) == keras.tree.map_structure(
-        batchless, _shapes(outputs)
-    ), f"symbolic shapes {_shapes(symbolic_outputs)} != eager {_shapes(outputs)}"
+    assert _shapes(symbolic_outputs) == _map_shapes(batchless, _shapes(outputs)), f"symbolic shapes {_shapes(symbolic_outputs)} != eager {_shapes(outputs)}"
     if not isinstance(outputs, (tuple, list, dict)):
         input_shapes = [np.shape(v) for k, v in inputs.items() if k is None]
         if input_shapes:
@@ -144,7 +165,8 @@ def run_layer_test(
                 assert w.dtype == "float32", f"{policy}: {w.path} is {w.dtype}"
         for x in keras.tree.flatten(mixed_outputs):
             if _is_float(x):
-                assert str(x.dtype) == compute_dtype, f"{policy}: output is {x.dtype}"
+                dtype = keras.backend.standardize_dtype(x.dtype)
+                assert dtype == compute_dtype, f"{policy}: output is {dtype}"
                 assert np.all(np.isfinite(ops.convert_to_numpy(ops.cast(x, "float32"))))
 
     # 6. .keras round trip.

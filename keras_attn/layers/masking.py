@@ -12,6 +12,20 @@ Every mask is boolean and `True` means "may attend". Shapes:
 from keras import ops
 
 
+def keras_mask(x):
+    """The padding mask Keras attached to `x` (from `mask_zero=True`), or None."""
+    return getattr(x, "_keras_mask", None)
+
+
+def without_keras_mask(x):
+    """`x` without its Keras mask, leaving the caller's tensor untouched.
+
+    Layers that hand a masked tensor to sublayers that don't support masking
+    (like `Dense`) use it, once they have read the mask themselves.
+    """
+    return ops.copy(x) if keras_mask(x) is not None else x
+
+
 def causal_mask(query_length, key_length, start_index=0):
     """Lower-triangular `(1, T, S)` mask: a query sees only its past.
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_attn.layers.masking import merge_masks
+from keras_attn.layers.masking import without_keras_mask
 from keras_attn.layers.rotary_embedding import RotaryEmbedding
 from keras_attn.layers.scaled_dot_product_attention import (
     scaled_dot_product_attention,
@@ -317,6 +318,8 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         if key is None:
             key = value
+        # Keras filled in the *_mask arguments; the projections don't take masks.
+        query, key, value = (without_keras_mask(x) for x in (query, key, value))
         if cache is not None:
             self._check_cacheable()
         # Position of the first query: rotary angles and the causal offset.

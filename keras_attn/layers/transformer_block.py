@@ -7,11 +7,6 @@ from keras_attn.layers.feed_forward import FeedForward
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
 
 
-def keras_mask(x):
-    """The implicit padding mask Keras attached to `x` (`mask_zero=True`), or None."""
-    return getattr(x, "_keras_mask", None)
-
-
 class TransformerBlock(keras.layers.Layer):
     """Base class of `TransformerEncoderBlock` and `TransformerDecoderBlock`.
 

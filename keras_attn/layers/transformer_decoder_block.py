@@ -2,8 +2,8 @@
 
 import keras
 
+from keras_attn.layers.masking import keras_mask
 from keras_attn.layers.transformer_block import TransformerBlock
-from keras_attn.layers.transformer_block import keras_mask
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
@@ -182,7 +182,7 @@ class TransformerDecoderBlock(TransformerBlock):
         if self.has_cross_attention:
 
             def cross_attend(x):  # (B, T, width), (B, S, width_enc) -> (B, T, width)
-                outputs, cross_scores = self.cross_attention(
+                results = self.cross_attention(
                     x,
                     encoder_sequence,
                     query_mask=decoder_padding_mask,
@@ -192,7 +192,7 @@ class TransformerDecoderBlock(TransformerBlock):
                     return_attention_scores=True,
                     training=training,
                 )
-                return outputs, (cross_scores,)
+                return results[0], (results[1],)  # (outputs, scores[, cache])
 
             x, (scores["cross_attention"],) = self._residual(
                 x,

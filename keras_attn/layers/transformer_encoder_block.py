@@ -2,8 +2,8 @@
 
 import keras
 
+from keras_attn.layers.masking import keras_mask
 from keras_attn.layers.transformer_block import TransformerBlock
-from keras_attn.layers.transformer_block import keras_mask
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
