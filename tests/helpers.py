@@ -1,6 +1,7 @@
 """The one shared layer test: every public layer goes through `run_layer_test`."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -148,9 +149,12 @@ def run_layer_test(
     trainable_before = [np.array(w) for w in sym_layer.trainable_weights]
     train_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
     target = np.ones(_first_float(outputs).shape, "float32")
-    history = train_model.fit(
-        _as_model_inputs(inputs), target, batch_size=len(target), epochs=1, verbose=0
-    )
+    with warnings.catch_warnings():
+        if not expected_num_trainable_weights:
+            warnings.filterwarnings("ignore", "The model does not have any trainable weights")
+        history = train_model.fit(
+            _as_model_inputs(inputs), target, batch_size=len(target), epochs=1, verbose=0
+        )
     assert np.isfinite(history.history["loss"][0])
     for before, after in zip(trainable_before, sym_layer.trainable_weights):
         assert not np.array_equal(before, np.array(after)), f"{after.path} did not train"
@@ -178,3 +182,24 @@ def run_layer_test(
     for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got), strict=True):
         np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
     return layer, outputs
+
+
+def copy_weights_by_path(source, target, renames=()):
+    """Copies `source`'s weights into `target`, matching paths below the layer name.
+
+    `renames` are `(source_part, target_part)` substitutions applied to the
+    source paths, for peers that name the same sublayer differently.
+    """
+    def relative(path):
+        return path.split("/", 1)[1]
+
+    by_path = {}
+    for w in source.weights:
+        path = relative(w.path)
+        for old, new in renames:
+            path = path.replace(old, new)
+        by_path[path] = w
+    target_paths = [relative(w.path) for w in target.weights]
+    assert sorted(by_path) == sorted(target_paths), (sorted(by_path), sorted(target_paths))
+    for w in target.weights:
+        w.assign(by_path[relative(w.path)])

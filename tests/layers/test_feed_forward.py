@@ -1,0 +1,76 @@
+import math
+
+import numpy as np
+import pytest
+
+from keras_attn.layers import FeedForward
+from tests.helpers import run_layer_test
+
+
+def random(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+erf = np.vectorize(math.erf)
+
+
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0),
+    "gelu": lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2))),
+    "silu": silu,
+}
+
+
+@pytest.mark.parametrize("activation, weights", [("relu", 4), ("swiglu", 5)])
+def test_layer(tmp_path, activation, weights):
+    run_layer_test(
+        FeedForward,
+        {"intermediate_dim": 16, "activation": activation, "dropout": 0.1},
+        random(2, 5, 8),
+        expected_output_shape=(2, 5, 8),
+        expected_num_trainable_weights=weights,
+        tmp_path=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "silu"])
+def test_matches_numpy(activation):
+    layer = FeedForward(16, activation=activation, output_dim=3)
+    x = random(2, 5, 8)
+    layer(x)
+    w1, b1, w2, b2 = layer.get_weights()
+    expected = ACTIVATIONS[activation](x @ w1 + b1) @ w2 + b2
+    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+
+
+def test_swiglu_matches_numpy():
+    layer = FeedForward(16, activation="swiglu")
+    x = random(2, 5, 8)
+    layer(x)
+    w1, b1, w_gate, w2, b2 = layer.get_weights()
+    expected = (silu(x @ w_gate) * (x @ w1 + b1)) @ w2 + b2
+    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+
+
+def test_dropout_only_in_training():
+    layer = FeedForward(64, dropout=0.5)
+    x = random(4, 5, 8)
+    np.testing.assert_array_equal(layer(x), layer(x, training=False))
+    assert not np.allclose(layer(x), layer(x, training=True))
+
+
+def test_unknown_activation():
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown `activation`. Expected one of \('relu', 'gelu', 'silu', 'swiglu'\). Received: activation='tanhh'",
+    ):
+        FeedForward(16, activation="tanhh")
+
+
+def test_bad_intermediate_dim():
+    with pytest.raises(ValueError, match="Received: intermediate_dim=0"):
+        FeedForward(0)
