@@ -162,9 +162,11 @@ def load_speeches(plays=None):
 
     Example:
 
-    >>> speeches = load_speeches("Macbeth")
-    >>> speeches[0]
-    Speech(play='Macbeth', speaker='FIRST WITCH', text='When shall we three meet again\\nIn thunder, lightning, or in rain?')
+    >>> first = load_speeches("Macbeth")[0]
+    >>> first.play, first.speaker
+    ('Macbeth', 'FIRST WITCH')
+    >>> first.text.splitlines()
+    ['When shall we three meet again', 'In thunder, lightning, or in rain?']
     """
     files = _play_files()
     titles = _as_tuple(plays, "plays") or sorted(files)

@@ -11,10 +11,14 @@ Every mask is boolean and `True` means "may attend". Shapes:
 
 from keras import ops
 
+# Keras has no public accessor for the mask it attaches to a tensor; keras-hub
+# uses this one too. It works on every backend (JAX arrays take no attributes).
+from keras.src.backend import get_keras_mask
+
 
 def keras_mask(x):
     """The padding mask Keras attached to `x` (from `mask_zero=True`), or None."""
-    return getattr(x, "_keras_mask", None)
+    return get_keras_mask(x)
 
 
 def without_keras_mask(x):

@@ -5,6 +5,7 @@ import pytest
 
 from keras_attn.layers import MultiHeadAttention
 from keras_attn.layers import TokenAndPositionEmbedding
+from keras_attn.layers.masking import keras_mask
 from tests.helpers import run_layer_test
 
 IDS = np.array([[5, 6, 7, 0, 0], [1, 2, 3, 4, 9]])
@@ -40,7 +41,7 @@ def test_matches_keras_hub_with_copied_weights():
 def test_propagates_padding_mask_to_attention():
     ids = keras.Input((None,), dtype="int32")
     x = TokenAndPositionEmbedding(10, 8, 16, mask_zero=True)(ids)
-    assert x._keras_mask is not None
+    assert keras_mask(x) is not None
     y = MultiHeadAttention(num_heads=2, key_dim=8)(x, x)
     model = keras.Model(ids, y)
     embedding, attention = model.layers[1], model.layers[2]

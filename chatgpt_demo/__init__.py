@@ -1,0 +1,1 @@
+"""Demo scripts; run each with `python -m chatgpt_demo.<name>`."""
