@@ -8,6 +8,25 @@ import numpy as np
 from keras import ops
 
 
+# keras-hub's Transformer blocks name three sublayers differently from ours.
+KERAS_HUB_BLOCK_RENAMES = (
+    ("self_attention_layer/", "self_attention/"),
+    ("feedforward_intermediate_dense", "feed_forward/intermediate_dense"),
+    ("feedforward_output_dense", "feed_forward/output_dense"),
+    ("feedforward_layer_norm", "feed_forward_layer_norm"),
+)
+
+
+def random_normal(*shape, seed=0):
+    """A float32 array of standard normal samples, the same for the same seed."""
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def padding_mask(lengths, max_length):
+    """`(B, max_length)` boolean mask, True for the first `lengths[b]` tokens."""
+    return np.arange(max_length)[None, :] < np.array(lengths)[:, None]
+
+
 def _is_float(x):
     return "float" in keras.backend.standardize_dtype(x.dtype)
 

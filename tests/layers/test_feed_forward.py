@@ -4,11 +4,8 @@ import numpy as np
 import pytest
 
 from keras_attn.layers import FeedForward
+from tests.helpers import random_normal
 from tests.helpers import run_layer_test
-
-
-def random(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
 erf = np.vectorize(math.erf)
@@ -30,7 +27,7 @@ def test_layer(tmp_path, activation, weights):
     run_layer_test(
         FeedForward,
         {"intermediate_dim": 16, "activation": activation, "dropout": 0.1},
-        random(2, 5, 8),
+        random_normal(2, 5, 8),
         expected_output_shape=(2, 5, 8),
         expected_num_trainable_weights=weights,
         tmp_path=tmp_path,
@@ -40,7 +37,7 @@ def test_layer(tmp_path, activation, weights):
 @pytest.mark.parametrize("activation", ["relu", "gelu", "silu"])
 def test_matches_numpy(activation):
     layer = FeedForward(16, activation=activation, output_dim=3)
-    x = random(2, 5, 8)
+    x = random_normal(2, 5, 8)
     layer(x)
     w1, b1, w2, b2 = layer.get_weights()
     expected = ACTIVATIONS[activation](x @ w1 + b1) @ w2 + b2
@@ -49,7 +46,7 @@ def test_matches_numpy(activation):
 
 def test_swiglu_matches_numpy():
     layer = FeedForward(16, activation="swiglu")
-    x = random(2, 5, 8)
+    x = random_normal(2, 5, 8)
     layer(x)
     w1, b1, w_gate, w2, b2 = layer.get_weights()
     expected = (silu(x @ w_gate) * (x @ w1 + b1)) @ w2 + b2
@@ -58,7 +55,7 @@ def test_swiglu_matches_numpy():
 
 def test_dropout_only_in_training():
     layer = FeedForward(64, dropout=0.5)
-    x = random(4, 5, 8)
+    x = random_normal(4, 5, 8)
     np.testing.assert_array_equal(layer(x), layer(x, training=False))
     assert not np.allclose(layer(x), layer(x, training=True))
 

@@ -6,24 +6,18 @@ from keras_attn.layers import MultiHeadAttention
 from keras_attn.layers import RotaryEmbedding
 from keras_attn.layers import scaled_dot_product_attention
 from keras_attn.layers.masking import keras_mask
+from tests.helpers import random_normal
+from tests.helpers import padding_mask
 from tests.helpers import run_layer_test
 
 B, T, S, DIM = 2, 5, 7, 16
-
-
-def random(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def padding(lengths, max_length):
-    return np.arange(max_length)[None, :] < np.array(lengths)[:, None]
 
 
 def test_layer(tmp_path):
     run_layer_test(
         MultiHeadAttention,
         {"num_heads": 2, "key_dim": 4, "dropout": 0.1, "num_key_value_heads": 1},
-        {None: random(B, T, DIM), "value": random(B, S, 8, seed=1)},
+        {None: random_normal(B, T, DIM), "value": random_normal(B, S, 8, seed=1)},
         expected_output_shape=((B, T, DIM), (B, 2, T, S)),
         expected_num_trainable_weights=8,
         call_kwargs={"return_attention_scores": True},
@@ -35,7 +29,7 @@ def test_layer_with_rotary_and_causal_mask(tmp_path):
     run_layer_test(
         MultiHeadAttention,
         {"num_heads": 4, "key_dim": 4, "use_rotary_embedding": True, "output_shape": 12},
-        {None: random(B, T, DIM), "value": random(B, T, DIM, seed=1)},
+        {None: random_normal(B, T, DIM), "value": random_normal(B, T, DIM, seed=1)},
         expected_output_shape=(B, T, 12),
         expected_num_trainable_weights=8,
         call_kwargs={"use_causal_mask": True},
@@ -48,8 +42,8 @@ def peer_pair(query_dim=DIM, value_dim=DIM, key_dim=None, **kwargs):
     args = dict(num_heads=4, key_dim=6, **kwargs)
     theirs = keras.layers.MultiHeadAttention(**args)
     ours = MultiHeadAttention(**args)
-    q, v = random(B, T, query_dim), random(B, S, value_dim, seed=1)
-    k = None if key_dim is None else random(B, S, key_dim, seed=2)
+    q, v = random_normal(B, T, query_dim), random_normal(B, S, value_dim, seed=1)
+    k = None if key_dim is None else random_normal(B, S, key_dim, seed=2)
     theirs(q, v, key=k)
     ours(q, v, key=k)
     assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
@@ -69,15 +63,15 @@ def test_matches_keras_with_copied_weights(case):
     value_dim = DIM if self_attention else 10
     key_dim = 3 if case == "cross_with_key" else None
     ours, theirs = peer_pair(DIM, value_dim, key_dim, use_bias=case != "no_bias")
-    q = random(B, T, DIM, seed=3)
-    v = q if self_attention else random(B, S, value_dim, seed=4)
+    q = random_normal(B, T, DIM, seed=3)
+    v = q if self_attention else random_normal(B, S, value_dim, seed=4)
     length = v.shape[1]
     kwargs = {}
     if key_dim:
-        kwargs["key"] = random(B, length, key_dim, seed=5)
+        kwargs["key"] = random_normal(B, length, key_dim, seed=5)
     if "padding" in case:
         kwargs["attention_mask"] = (
-            padding([T, 3], T)[:, :, None] & padding([length, 4], length)[:, None, :]
+            padding_mask([T, 3], T)[:, :, None] & padding_mask([length, 4], length)[:, None, :]
         )
     if "causal" in case:
         kwargs["use_causal_mask"] = True
@@ -133,7 +127,7 @@ def test_implicit_masks_in_a_functional_model():
 
 def test_matches_manual_multi_head_computation_with_gqa_and_rotary():
     layer = MultiHeadAttention(num_heads=4, key_dim=6, num_key_value_heads=2, use_rotary_embedding=True)
-    q, v = random(B, T, DIM), random(B, T, DIM, seed=1)
+    q, v = random_normal(B, T, DIM), random_normal(B, T, DIM, seed=1)
     out, scores = layer(q, v, use_causal_mask=True, return_attention_scores=True)
     wq, bq, wk, bk, wv, bv, wo, bo = layer.get_weights()
     assert wk.shape == (DIM, 2, 6)  # two key/value heads
@@ -156,7 +150,7 @@ def test_matches_manual_multi_head_computation_with_gqa_and_rotary():
 
 def test_multi_query_attention_shapes():
     layer = MultiHeadAttention(num_heads=8, key_dim=4, num_key_value_heads=1)
-    out = layer(random(B, T, DIM), random(B, S, DIM))
+    out = layer(random_normal(B, T, DIM), random_normal(B, S, DIM))
     assert out.shape == (B, T, DIM)
     assert layer.key_dense.kernel.shape == (DIM, 1, 4)
     assert layer.get_empty_cache(3, 10).shape == (3, 2, 10, 1, 4)
@@ -170,7 +164,7 @@ def test_multi_query_attention_shapes():
 @pytest.mark.parametrize("chunks", [[1] * 6, [3, 1, 2]], ids=["token_by_token", "prefill_then_steps"])
 def test_cached_decoding_matches_full_causal_pass(kwargs, chunks):
     layer = MultiHeadAttention(num_heads=4, key_dim=4, **kwargs)
-    x = random(B, 6, DIM)
+    x = random_normal(B, 6, DIM)
     full, full_scores = layer(x, x, use_causal_mask=True, return_attention_scores=True)
     cache = layer.get_empty_cache(B, max_length=8)
     outputs, index = [], 0
@@ -193,7 +187,7 @@ def test_cached_decoding_in_a_compiled_loop():
     tf = pytest.importorskip("tensorflow")  # absent only when testing another backend
 
     layer = MultiHeadAttention(num_heads=2, key_dim=8, use_rotary_embedding=True)
-    x = random(1, 6, DIM)
+    x = random_normal(1, 6, DIM)
     full = layer(x, x, use_causal_mask=True)
 
     @tf.function(jit_compile=True)
@@ -211,8 +205,8 @@ def test_cached_decoding_in_a_compiled_loop():
 
 def test_read_only_cache_for_cross_attention():
     layer = MultiHeadAttention(num_heads=2, key_dim=8)
-    q, encoder = random(B, T, DIM), random(B, S, DIM, seed=1)
-    keep = padding([S, 3], S)
+    q, encoder = random_normal(B, T, DIM), random_normal(B, S, DIM, seed=1)
+    keep = padding_mask([S, 3], S)
     expected = layer(q, encoder, attention_mask=np.broadcast_to(keep[:, None], (B, T, S)))
     cache = layer.compute_cache(encoder)
     assert cache.shape == (B, 2, S, 2, 8)
@@ -226,7 +220,7 @@ def test_read_only_cache_for_cross_attention():
 @pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
 def test_fully_masked_query_gives_finite_output(dtype):
     layer = MultiHeadAttention(num_heads=2, key_dim=8, dtype=dtype)
-    q = random(B, T, DIM) * 100
+    q = random_normal(B, T, DIM) * 100
     mask = np.ones((B, T, T), bool)
     mask[:, 1] = False  # query 1 may attend nothing
     out, scores = layer(q, q, attention_mask=mask, return_attention_scores=True)
@@ -263,10 +257,10 @@ def test_bad_arguments(kwargs, message):
 def test_bad_attention_mask(mask_shape, message):
     layer = MultiHeadAttention(num_heads=2, key_dim=4)
     with pytest.raises(ValueError, match=message):
-        layer(random(B, T, DIM), random(B, S, DIM), attention_mask=np.ones(mask_shape, bool))
+        layer(random_normal(B, T, DIM), random_normal(B, S, DIM), attention_mask=np.ones(mask_shape, bool))
 
 
 def test_bad_query_rank():
     layer = MultiHeadAttention(num_heads=2, key_dim=4)
     with pytest.raises(ValueError, match=r"Received: query.shape=\(2, 16\)"):
-        layer(random(B, DIM), random(B, DIM))
+        layer(random_normal(B, DIM), random_normal(B, DIM))

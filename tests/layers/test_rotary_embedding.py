@@ -3,18 +3,15 @@ import numpy as np
 import pytest
 
 from keras_attn.layers import RotaryEmbedding
+from tests.helpers import random_normal
 from tests.helpers import run_layer_test
-
-
-def random(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
 def test_layer(tmp_path):
     run_layer_test(
         RotaryEmbedding,
         {"max_wavelength": 500},
-        random(2, 6, 3, 8),
+        random_normal(2, 6, 3, 8),
         expected_output_shape=(2, 6, 3, 8),
         expected_num_trainable_weights=0,
         tmp_path=tmp_path,
@@ -24,7 +21,7 @@ def test_layer(tmp_path):
 @pytest.mark.parametrize("start_index", [0, 7])
 @pytest.mark.parametrize("shape", [(2, 6, 8), (2, 6, 3, 8)])
 def test_matches_keras_hub(shape, start_index):
-    x = random(*shape)
+    x = random_normal(*shape)
     np.testing.assert_allclose(
         RotaryEmbedding()(x, start_index=start_index),
         keras_hub.layers.RotaryEmbedding()(x, start_index=start_index),
@@ -33,7 +30,7 @@ def test_matches_keras_hub(shape, start_index):
 
 
 def test_matches_rotation_formula():
-    x = random(1, 4, 6)
+    x = random_normal(1, 4, 6)
     d = 6
     theta = 10000.0 ** (-np.arange(0, d, 2) / d)  # (d/2,)
     expected = np.zeros_like(x)
@@ -47,7 +44,7 @@ def test_matches_rotation_formula():
 
 def test_dot_products_depend_only_on_relative_position():
     rope = RotaryEmbedding()
-    q, k = random(1, 1, 8), random(1, 1, 8, seed=1)
+    q, k = random_normal(1, 1, 8), random_normal(1, 1, 8, seed=1)
     def score(m, n):
         return float(np.sum(rope(q, start_index=m) * rope(k, start_index=n)))
     assert score(3, 1) == pytest.approx(score(12, 10), abs=1e-4)
@@ -55,7 +52,7 @@ def test_dot_products_depend_only_on_relative_position():
 
 
 def test_other_axes():
-    x = random(2, 3, 6, 8)  # (B, heads, T, d)
+    x = random_normal(2, 3, 6, 8)  # (B, heads, T, d)
     np.testing.assert_allclose(
         RotaryEmbedding(sequence_axis=2)(x),
         np.transpose(RotaryEmbedding()(np.transpose(x, (0, 2, 1, 3))), (0, 2, 1, 3)),
@@ -65,7 +62,7 @@ def test_other_axes():
 
 def test_odd_feature_size():
     with pytest.raises(ValueError, match=r"even size. Received: inputs.shape=\(1, 2, 5\)"):
-        RotaryEmbedding()(random(1, 2, 5))
+        RotaryEmbedding()(random_normal(1, 2, 5))
 
 
 def test_bad_max_wavelength():

@@ -6,20 +6,12 @@ import pytest
 from keras_attn.layers import TokenAndPositionEmbedding
 from keras_attn.layers import TransformerDecoderBlock
 from tests.helpers import copy_weights_by_path
+from tests.helpers import random_normal
+from tests.helpers import padding_mask
+from tests.helpers import KERAS_HUB_BLOCK_RENAMES
 from tests.helpers import run_layer_test
 
 B, T, S, DIM = 2, 6, 5, 16
-KERAS_HUB_NAMES = (("feedforward_intermediate_dense", "feed_forward/intermediate_dense"),
-                   ("feedforward_output_dense", "feed_forward/output_dense"),
-                   ("feedforward_layer_norm", "feed_forward_layer_norm"))
-
-
-def random(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def padding(lengths, max_length):
-    return np.arange(max_length)[None, :] < np.array(lengths)[:, None]
 
 
 def test_layer_decoder_only(tmp_path):
@@ -27,7 +19,7 @@ def test_layer_decoder_only(tmp_path):
         TransformerDecoderBlock,
         {"num_heads": 2, "intermediate_dim": 32, "dropout": 0.1, "normalize_first": True,
          "activation": "swiglu", "num_key_value_heads": 1, "use_rotary_embedding": True},
-        random(B, T, DIM),
+        random_normal(B, T, DIM),
         expected_output_shape=(B, T, DIM),
         expected_num_trainable_weights=17,
         tmp_path=tmp_path,
@@ -38,8 +30,8 @@ def test_layer_with_cross_attention(tmp_path):
     run_layer_test(
         TransformerDecoderBlock,
         {"num_heads": 2, "intermediate_dim": 32},
-        {None: random(B, T, DIM), "encoder_sequence": random(B, S, 8, seed=1),
-         "encoder_padding_mask": padding([S, 2], S)},
+        {None: random_normal(B, T, DIM), "encoder_sequence": random_normal(B, S, 8, seed=1),
+         "encoder_padding_mask": padding_mask([S, 2], S)},
         expected_output_shape=(
             (B, T, DIM), {"self_attention": (B, 2, T, T), "cross_attention": (B, 2, T, S)}
         ),
@@ -54,13 +46,13 @@ def test_layer_with_cross_attention(tmp_path):
 def test_matches_keras_hub_with_copied_weights(normalize_first, cross_attention):
     args = dict(num_heads=4, intermediate_dim=32, normalize_first=normalize_first)
     ours, theirs = TransformerDecoderBlock(**args), keras_hub.layers.TransformerDecoder(**args)
-    x = random(B, T, DIM)
-    encoder = random(B, S, DIM, seed=1) if cross_attention else None
+    x = random_normal(B, T, DIM)
+    encoder = random_normal(B, S, DIM, seed=1) if cross_attention else None
     ours(x, encoder), theirs(x, encoder)
-    copy_weights_by_path(theirs, ours, KERAS_HUB_NAMES)
+    copy_weights_by_path(theirs, ours, KERAS_HUB_BLOCK_RENAMES)
     np.testing.assert_allclose(ours(x, encoder), theirs(x, encoder), atol=1e-5)
     if cross_attention:
-        encoder_mask = padding([S, 2], S)
+        encoder_mask = padding_mask([S, 2], S)
         np.testing.assert_allclose(
             ours(x, encoder, encoder_padding_mask=encoder_mask),
             theirs(x, encoder, encoder_padding_mask=encoder_mask),
@@ -70,7 +62,7 @@ def test_matches_keras_hub_with_copied_weights(normalize_first, cross_attention)
 
 def test_is_causal():
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=32)
-    x = random(1, T, DIM)
+    x = random_normal(1, T, DIM)
     changed = x.copy()
     changed[:, 4:] += 1.0  # change the future of token 3
     np.testing.assert_allclose(block(x)[:, :4], block(changed)[:, :4], atol=1e-6)
@@ -84,9 +76,9 @@ def test_cached_decoding_matches_full_pass(normalize_first, cross_attention, ext
     block = TransformerDecoderBlock(
         num_heads=2, intermediate_dim=32, normalize_first=normalize_first, **extra
     )
-    x = random(B, T, DIM)
-    encoder = random(B, S, DIM, seed=1) if cross_attention else None
-    encoder_mask = padding([S, 3], S) if cross_attention else None
+    x = random_normal(B, T, DIM)
+    encoder = random_normal(B, S, DIM, seed=1) if cross_attention else None
+    encoder_mask = padding_mask([S, 3], S) if cross_attention else None
     full, full_scores = block(
         x, encoder, encoder_padding_mask=encoder_mask, return_attention_scores=True
     )
@@ -132,8 +124,8 @@ def test_implicit_masks_equal_explicit_masks():
 def test_fully_masked_rows_are_finite(dtype):
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=32, dtype=dtype)
     out = block(
-        random(B, T, DIM) * 50,
-        random(B, S, DIM, seed=1),
+        random_normal(B, T, DIM) * 50,
+        random_normal(B, S, DIM, seed=1),
         decoder_padding_mask=np.zeros((B, T), bool),
         encoder_padding_mask=np.zeros((B, S), bool),
     )
@@ -142,21 +134,21 @@ def test_fully_masked_rows_are_finite(dtype):
 
 def test_cross_attention_needs_encoder_sequence():
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=32)
-    block(random(B, T, DIM), random(B, S, DIM))
+    block(random_normal(B, T, DIM), random_normal(B, S, DIM))
     with pytest.raises(ValueError, match="needs `encoder_sequence`"):
-        block(random(B, T, DIM))
+        block(random_normal(B, T, DIM))
     decoder_only = TransformerDecoderBlock(num_heads=2, intermediate_dim=32)
-    decoder_only(random(B, T, DIM))
+    decoder_only(random_normal(B, T, DIM))
     with pytest.raises(ValueError, match="built without cross-attention"):
-        decoder_only(random(B, T, DIM), random(B, S, DIM))
+        decoder_only(random_normal(B, T, DIM), random_normal(B, S, DIM))
 
 
 def test_width_not_divisible_by_heads():
     with pytest.raises(ValueError, match=r"Received: hidden_dim=10 \(the input's last axis\), num_heads=4"):
-        TransformerDecoderBlock(num_heads=4, intermediate_dim=8)(random(1, 3, 10))
+        TransformerDecoderBlock(num_heads=4, intermediate_dim=8)(random_normal(1, 3, 10))
 
 
 def test_bad_self_attention_mask_shape():
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=8)
     with pytest.raises(ValueError, match=r"Received: attention_mask.shape=\(2, 6, 5\)"):
-        block(random(B, T, DIM), decoder_attention_mask=np.ones((B, T, T - 1), bool))
+        block(random_normal(B, T, DIM), decoder_attention_mask=np.ones((B, T, T - 1), bool))

@@ -6,21 +6,12 @@ import pytest
 from keras_attn.layers import TokenAndPositionEmbedding
 from keras_attn.layers import TransformerEncoderBlock
 from tests.helpers import copy_weights_by_path
+from tests.helpers import random_normal
+from tests.helpers import padding_mask
+from tests.helpers import KERAS_HUB_BLOCK_RENAMES
 from tests.helpers import run_layer_test
 
 B, T, DIM = 2, 6, 16
-KERAS_HUB_NAMES = (("self_attention_layer/", "self_attention/"),
-                   ("feedforward_intermediate_dense", "feed_forward/intermediate_dense"),
-                   ("feedforward_output_dense", "feed_forward/output_dense"),
-                   ("feedforward_layer_norm", "feed_forward_layer_norm"))
-
-
-def random(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def padding(lengths, max_length):
-    return np.arange(max_length)[None, :] < np.array(lengths)[:, None]
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -28,7 +19,7 @@ def test_layer(tmp_path, normalize_first):
     run_layer_test(
         TransformerEncoderBlock,
         {"num_heads": 2, "intermediate_dim": 32, "dropout": 0.1, "normalize_first": normalize_first},
-        {None: random(B, T, DIM), "padding_mask": padding([T, 3], T)},
+        {None: random_normal(B, T, DIM), "padding_mask": padding_mask([T, 3], T)},
         expected_output_shape=((B, T, DIM), {"self_attention": (B, 2, T, T)}),
         expected_num_trainable_weights=16,
         call_kwargs={"return_attention_scores": True},
@@ -41,9 +32,9 @@ def test_layer(tmp_path, normalize_first):
 def test_matches_keras_hub_with_copied_weights(normalize_first, activation):
     args = dict(num_heads=4, intermediate_dim=32, normalize_first=normalize_first, activation=activation)
     ours, theirs = TransformerEncoderBlock(**args), keras_hub.layers.TransformerEncoder(**args)
-    x, mask = random(B, T, DIM), padding([T, 4], T)
+    x, mask = random_normal(B, T, DIM), padding_mask([T, 4], T)
     ours(x), theirs(x)
-    copy_weights_by_path(theirs, ours, KERAS_HUB_NAMES)
+    copy_weights_by_path(theirs, ours, KERAS_HUB_BLOCK_RENAMES)
     np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
     # keras-hub's explicit padding mask hides padded keys only; ours also
     # stops padded queries from attending, so compare the real tokens.
@@ -68,10 +59,10 @@ def test_implicit_mask_equals_explicit_padding_mask():
 
 def test_padding_does_not_change_real_tokens():
     block = TransformerEncoderBlock(num_heads=2, intermediate_dim=32)
-    x = random(1, 4, DIM)
-    padded = np.concatenate([x, random(1, 3, DIM, seed=9)], axis=1)
+    x = random_normal(1, 4, DIM)
+    padded = np.concatenate([x, random_normal(1, 3, DIM, seed=9)], axis=1)
     np.testing.assert_allclose(
-        block(padded, padding_mask=padding([4], 7))[:, :4], block(x), atol=1e-5
+        block(padded, padding_mask=padding_mask([4], 7))[:, :4], block(x), atol=1e-5
     )
 
 
@@ -79,7 +70,7 @@ def test_attention_mask_and_scores():
     block = TransformerEncoderBlock(num_heads=2, intermediate_dim=32)
     mask = np.ones((B, T, T), bool)
     mask[:, :, -1] = False
-    out, scores = block(random(B, T, DIM), attention_mask=mask, return_attention_scores=True)
+    out, scores = block(random_normal(B, T, DIM), attention_mask=mask, return_attention_scores=True)
     assert np.all(np.isfinite(out))
     np.testing.assert_array_equal(scores["self_attention"][..., -1], 0.0)
     np.testing.assert_allclose(np.sum(scores["self_attention"], -1), 1.0, atol=1e-5)
@@ -88,7 +79,7 @@ def test_attention_mask_and_scores():
 @pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
 def test_fully_padded_sequence_is_finite(dtype):
     block = TransformerEncoderBlock(num_heads=2, intermediate_dim=32, dtype=dtype)
-    out = block(random(B, T, DIM) * 50, padding_mask=np.zeros((B, T), bool))
+    out = block(random_normal(B, T, DIM) * 50, padding_mask=np.zeros((B, T), bool))
     assert np.all(np.isfinite(np.asarray(out, "float32")))
 
 
@@ -97,7 +88,7 @@ def test_width_not_divisible_by_heads():
         ValueError,
         match=r"divisible by `num_heads`. Received: hidden_dim=30 \(the input's last axis\), num_heads=4",
     ):
-        TransformerEncoderBlock(num_heads=4, intermediate_dim=8)(random(1, 3, 30))
+        TransformerEncoderBlock(num_heads=4, intermediate_dim=8)(random_normal(1, 3, 30))
 
 
 @pytest.mark.parametrize(
