@@ -1,0 +1,198 @@
+"""Numbers EN→FR: English number words to French number words.
+
+Every pair is one whole number from 0 to 999,999 written out by the PyPI
+package `num2words` (0.5.14, LGPL-2.1), in English and in French, exactly as
+`num2words(n)` and `num2words(n, lang="fr")` write them:
+
+    71       seventy-one                        soixante et onze
+    80       eighty                             quatre-vingts
+    201      two hundred and one                deux cent un
+    21000    twenty-one thousand                vingt et un mille
+
+Nothing is downloaded: the pairs are generated on the fly. Numbers are drawn
+uniformly without replacement, so the splits are disjoint by number (and so
+by sentence, since a number has one spelling in each language).
+"""
+
+import collections
+import copy
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+MAX_NUMBER = 999_999  # the largest number in the dataset
+
+
+class NumberPair(NamedTuple):
+    """One number and its English and French spellings."""
+
+    english: str
+    french: str
+    number: int
+
+
+class NumberSplits(NamedTuple):
+    """The splits returned by `load_numbers_en_fr`: lists of `NumberPair`."""
+
+    train: list
+    validation: list
+    test: list
+
+
+def _check_int(value, name, minimum, maximum=None):
+    """Raises a ValueError unless `value` is an int in [minimum, maximum]."""
+    ok = (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+        and value >= minimum
+        and (maximum is None or value <= maximum)
+    )
+    if not ok:
+        bound = f"from {minimum} to {maximum:,}" if maximum is not None else f">= {minimum}"
+        raise ValueError(
+            f"`{name}` must be an integer {bound}. Received: {name}={value!r}"
+        )
+
+
+def _converters():
+    """Returns fast (english, french) `to_cardinal` functions for 0..999,999.
+
+    `num2words` splits a number by scanning its whole table of number words
+    from the largest ("centillion") down, which takes most of its time. The
+    copies returned here drop the words above 999,999, which that scan skips
+    for these numbers anyway, so the strings are the same (checked for every
+    number from 0 to 999,999) and generation is about 6 times faster.
+    """
+    try:
+        import num2words
+    except ImportError as error:
+        raise ImportError(
+            "The Numbers EN→FR dataset is generated with the `num2words` "
+            "package. Install it with: pip install num2words==0.5.14"
+        ) from error
+    functions = []
+    for lang in ["en", "fr"]:
+        converter = copy.copy(num2words.CONVERTER_CLASSES[lang])
+        converter.cards = collections.OrderedDict(
+            (n, word) for n, word in converter.cards.items() if n <= MAX_NUMBER
+        )
+        functions.append(converter.to_cardinal)
+    return functions
+
+
+def number_pair(number):
+    """Returns the `NumberPair` of one number, written by `num2words` itself.
+
+    Args:
+        number: an integer from 0 to 999,999.
+
+    Example:
+
+    >>> number_pair(71)
+    NumberPair(english='seventy-one', french='soixante et onze', number=71)
+    >>> number_pair(999_999).french
+    'neuf cent quatre-vingt-dix-neuf mille neuf cent quatre-vingt-dix-neuf'
+    """
+    _check_int(number, "number", 0, MAX_NUMBER)
+    from num2words import num2words
+
+    return NumberPair(num2words(number), num2words(number, lang="fr"), int(number))
+
+
+def split_numbers(num_train, num_validation, num_test, seed=0, max_number=MAX_NUMBER):
+    """Draws disjoint sets of numbers for the splits of `load_numbers_en_fr`.
+
+    The range `0..max_number` is shuffled with the seed and cut into test,
+    validation and training numbers, in that order: no number is in two
+    splits, and the test numbers depend only on `seed`, `num_test` and
+    `max_number`, so models trained on more or fewer pairs are measured on
+    the same test set. `load_numbers_en_fr` writes the numbers out as words.
+
+    Args:
+        num_train, num_validation, num_test: how many numbers in each split
+            (non-negative integers, at most `max_number + 1` in all).
+        seed: integer seed; the same seed gives the same numbers.
+        max_number: the largest number that may be drawn, 0 to 999,999.
+
+    Returns:
+        A tuple of three int NumPy arrays (train, validation, test).
+
+    Example:
+
+    >>> train, validation, test = split_numbers(6, 2, 2, seed=0, max_number=9)
+    >>> train, validation, test
+    (array([3, 5, 9, 0, 8, 1]), array([2, 7]), array([4, 6]))
+    """
+    _check_int(num_train, "num_train", 0)
+    _check_int(num_validation, "num_validation", 0)
+    _check_int(num_test, "num_test", 0)
+    _check_int(seed, "seed", 0)
+    _check_int(max_number, "max_number", 0, MAX_NUMBER)
+    total = num_train + num_validation + num_test
+    if total > max_number + 1:
+        raise ValueError(
+            f"Asked for {total:,} distinct numbers but 0..max_number holds only "
+            f"{max_number + 1:,}. Received: num_train={num_train}, "
+            f"num_validation={num_validation}, num_test={num_test}, "
+            f"max_number={max_number}"
+        )
+    # Held-out numbers come first in the shuffled range, so that the test set
+    # does not change with the validation or training sizes.
+    shuffled = np.random.default_rng(seed).permutation(max_number + 1)
+    test = shuffled[:num_test]
+    validation = shuffled[num_test : num_test + num_validation]
+    train = shuffled[num_test + num_validation : total]
+    return train, validation, test
+
+
+def load_numbers_en_fr(
+    num_train=50_000, num_validation=2_000, num_test=2_000, seed=0, max_number=MAX_NUMBER
+):
+    """Generates English→French number-word pairs, split by number.
+
+    The defaults fit a CPU run. 50,000 training pairs (5% of the range)
+    take 2 to 3 s to generate on one core and use every word at least 380
+    times ("cents", the rarest) except "zero"/"zéro", which only the number
+    0 uses. 2,000 test numbers measure a 99% exact-match rate to within
+    about ±0.4% (95% interval). As the numbers are uniform over the range,
+    nine in ten have six digits and only about 50 training numbers are
+    below 1,000.
+
+    Args:
+        num_train: number of training pairs. Defaults to `50_000`.
+        num_validation: number of validation pairs. Defaults to `2_000`.
+        num_test: number of test pairs. Defaults to `2_000`.
+        seed: integer seed; the same arguments give the same pairs.
+        max_number: the largest number, 0 to 999,999. Defaults to 999,999.
+
+    Returns:
+        A `NumberSplits(train, validation, test)` named tuple of lists of
+        `NumberPair(english, french, number)`, in random order. No number
+        appears in two splits, and the test pairs stay the same when only
+        `num_train` or `num_validation` changes (see `split_numbers`).
+
+    Example:
+
+    >>> splits = load_numbers_en_fr(num_train=3, num_validation=1, num_test=1)
+    >>> [pair.number for pair in splits.train], splits.test[0].number
+    ([264558, 79733, 79462], 959233)
+    >>> splits.train[1].english
+    'seventy-nine thousand, seven hundred and thirty-three'
+    >>> splits.train[1].french
+    'soixante-dix-neuf mille sept cent trente-trois'
+
+    As two lists of strings, e.g. to train a tokenizer:
+
+    >>> english, french, _ = zip(*splits.train)
+    >>> french[2]
+    'soixante-dix-neuf mille quatre cent soixante-deux'
+    """
+    drawn = split_numbers(num_train, num_validation, num_test, seed, max_number)
+    to_english, to_french = _converters()
+    return NumberSplits(
+        *(
+            [NumberPair(to_english(n), to_french(n), n) for n in part.tolist()]
+            for part in drawn
+        )
+    )
