@@ -1,12 +1,14 @@
 """keras_attn ("AttentionPlease"): attention and Transformer layers for Keras 3.
 
 >>> import keras_attn
->>> from keras_attn import layers
->>> layers.MultiHeadAttention.__name__
-'MultiHeadAttention'
+>>> gpt = keras_attn.models.build_gpt(keras_attn.models.GPTConfig.preset("baby"))
+>>> gpt.get_layer("decoder_block_0").__class__.__name__
+'TransformerDecoderBlock'
 """
 
+from keras_attn import data
 from keras_attn import layers
+from keras_attn import models
 
 __version__ = "0.1.0"
-__all__ = ["layers", "__version__"]
+__all__ = ["data", "layers", "models", "__version__"]

@@ -15,6 +15,9 @@ from keras_attn.layers.sinusoidal_position_encoding import (
 from keras_attn.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
+from keras_attn.layers.token_and_sinusoidal_encoding import (
+    TokenAndSinusoidalEncoding,
+)
 from keras_attn.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attn.layers.transformer_encoder_block import TransformerEncoderBlock
 
@@ -25,6 +28,7 @@ __all__ = [
     "RotaryEmbedding",
     "SinusoidalPositionEncoding",
     "TokenAndPositionEmbedding",
+    "TokenAndSinusoidalEncoding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "causal_mask",

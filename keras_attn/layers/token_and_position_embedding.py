@@ -10,14 +10,22 @@ from keras_attn.layers.position_embedding import PositionEmbedding
 class TokenAndPositionEmbedding(keras.layers.Layer):
     """Embeds token ids and adds a learned position embedding.
 
-    `output = token_embedding(ids) + position_embedding(positions)`, the input
-    layer of GPT. The token embedding is a `keras.layers.ReversibleEmbedding`,
-    so a model can tie its output head to it:
-    `logits = layer.token_embedding(hidden, reverse=True)`.
+    ```
+    forward: output = token_embedding(ids) + position_embedding(positions)
+    reverse: logits = hidden @ token_embedding.embeddings.T
+    ```
+
+    The input layer of GPT. Called with `reverse=True` on hidden states it is
+    also the output head, with the same (transposed) token embedding: a
+    functional model that calls this one layer at its bottom and at its top
+    ties its input and output embeddings, and stays tied through a `.keras`
+    save and load (Keras saves a layer called twice once).
 
     With `mask_zero=True`, id 0 is padding and the output carries the padding
     mask `ids != 0` as its Keras mask; the attention layers downstream read
-    it, so padded tokens are neither attended nor attending.
+    it, so padded tokens are neither attended nor attending. In reverse, the
+    hidden states' mask passes through to the logits, so Keras losses skip
+    padded positions.
 
     Args:
         vocabulary_size: int, number of token ids.
@@ -29,9 +37,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         **kwargs: base layer arguments, such as `name` and `dtype`.
 
     Call arguments:
-        inputs: `(B, T)` integer token ids.
+        inputs: `(B, T)` integer token ids, or `(B, T, embedding_dim)` hidden
+            states with `reverse=True`.
         start_index: int or scalar tensor, the position of the first token
-            (the cache index in cached decoding).
+            (the cache index in cached decoding); unused in reverse.
+        reverse: project hidden states to logits `(B, T, vocabulary_size)`.
 
     Example:
 
@@ -43,6 +53,12 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     (1, 5, 16)
     >>> np.asarray(layer.compute_mask(ids))
     array([[ True,  True,  True, False, False]])
+    >>> tuple(layer(layer(ids), reverse=True).shape)   # tied output head
+    (1, 5, 100)
+
+    References:
+        Press and Wolf, "Using the Output Embedding to Improve Language
+        Models", 2017.
     """
 
     def __init__(
@@ -85,17 +101,21 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="position_embedding",
         )
-        self.supports_masking = mask_zero
+        self.supports_masking = True
 
     def build(self, inputs_shape):
         self.token_embedding.build(inputs_shape)
         self.position_embedding.build(tuple(inputs_shape) + (self.embedding_dim,))
 
-    def call(self, inputs, start_index=0):
+    def call(self, inputs, start_index=0, reverse=False):
+        if reverse:
+            return self.token_embedding(inputs, reverse=True)  # (B, T, V)
         tokens = self.token_embedding(inputs)  # (B, T, d)
         return tokens + self.position_embedding(tokens, start_index=start_index)
 
     def compute_mask(self, inputs, mask=None):
+        if keras.backend.is_float_dtype(inputs.dtype):
+            return mask  # reverse: the hidden states keep their padding mask
         if not self.mask_zero:
             return None
         return ops.not_equal(inputs, 0)
@@ -118,5 +138,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         )
         return config
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return tuple(input_shape[:-1]) + (self.vocabulary_size,)
         return tuple(input_shape) + (self.embedding_dim,)
+
+    def compute_output_spec(self, inputs, start_index=0, reverse=False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)

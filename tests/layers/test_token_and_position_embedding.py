@@ -57,13 +57,28 @@ def test_no_mask_without_mask_zero():
     assert TokenAndPositionEmbedding(10, 8, 4).compute_mask(IDS) is None
 
 
-def test_tied_output_head():
+def test_reverse_is_the_tied_output_head():
     layer = TokenAndPositionEmbedding(10, 8, 4)
     hidden = layer(IDS)
-    logits = layer.token_embedding(hidden, reverse=True)
+    logits = layer(hidden, reverse=True)
+    assert tuple(logits.shape) == (2, 5, 10)
     np.testing.assert_allclose(
         logits, np.asarray(hidden) @ np.asarray(layer.token_embedding.embeddings).T, atol=1e-6
     )
+    assert layer.compute_output_shape((2, 5, 4), reverse=True) == (2, 5, 10)
+
+
+def test_called_twice_in_a_model_stays_tied_after_loading(tmp_path):
+    ids = keras.Input((None,), dtype="int32")
+    embedding = TokenAndPositionEmbedding(10, 8, 4, mask_zero=True, name="embedding")
+    logits = embedding(embedding(ids), reverse=True)
+    assert keras_mask(logits) is not None  # the padding mask passes through the head
+    model = keras.Model(ids, logits)
+    model.save(tmp_path / "tied.keras")
+    loaded = keras.saving.load_model(tmp_path / "tied.keras")
+    assert len(loaded.weights) == 2
+    np.testing.assert_array_equal(model(IDS), loaded(IDS))
+    np.testing.assert_array_equal(keras_mask(loaded(IDS)), IDS != 0)
 
 
 @pytest.mark.parametrize("name", ["vocabulary_size", "sequence_length", "embedding_dim"])

@@ -1,0 +1,139 @@
+"""Scaled token embedding plus the paper's sinusoidal position encoding."""
+
+import math
+
+import keras
+
+from keras_attn.layers.sinusoidal_position_encoding import SinusoidalPositionEncoding
+
+
+@keras.saving.register_keras_serializable(package="keras_attn")
+class TokenAndSinusoidalEncoding(keras.layers.Layer):
+    """The input layer of "Attention Is All You Need", usable as a tied output head.
+
+    ```
+    forward: output = token_embedding(ids) * sqrt(d) + PE(positions)
+    reverse: logits = hidden @ token_embedding.embeddings.T
+    ```
+
+    The token embedding is a `keras.layers.ReversibleEmbedding`, scaled by
+    `sqrt(embedding_dim)` as in the paper (section 3.4), and the positions
+    are the fixed `SinusoidalPositionEncoding`, so the only weights are the
+    token embeddings and any sequence length works. Called with
+    `reverse=True` on hidden states, the layer returns logits computed with
+    the (unscaled) transposed token embedding: a model that calls the layer
+    at its bottom and its top ties its input and output embeddings.
+
+    Masking: with `mask_zero=True`, id 0 is padding and the output carries
+    the mask `ids != 0`; in reverse the hidden states' mask passes through.
+
+    Args:
+        vocabulary_size: int, number of token ids.
+        embedding_dim: int, size of the embeddings.
+        mask_zero: whether id 0 is padding.
+        max_wavelength: the longest wavelength of the encoding, 10000 in
+            the paper.
+        embeddings_initializer: initializer of the token embedding.
+        **kwargs: base layer arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: `(B, T)` integer token ids, or `(B, T, d)` hidden states
+            with `reverse=True`.
+        start_index: int or scalar tensor, the position of the first token
+            (the cache index in cached decoding; ignored in reverse).
+        reverse: project hidden states to logits with the token embedding.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TokenAndSinusoidalEncoding(vocabulary_size=100, embedding_dim=16,
+    ...                                    mask_zero=True)
+    >>> ids = np.array([[5, 6, 7, 0]])
+    >>> hidden = layer(ids)
+    >>> tuple(hidden.shape)
+    (1, 4, 16)
+    >>> np.asarray(layer.compute_mask(ids))
+    array([[ True,  True,  True, False]])
+    >>> tuple(layer(hidden, reverse=True).shape)
+    (1, 4, 100)
+
+    References:
+        Vaswani et al., "Attention Is All You Need", 2017, sections 3.4
+        and 3.5.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim,
+        mask_zero=False,
+        max_wavelength=10000,
+        embeddings_initializer="uniform",
+        **kwargs,
+    ):
+        for name, value in [
+            ("vocabulary_size", vocabulary_size),
+            ("embedding_dim", embedding_dim),
+        ]:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(
+                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
+                )
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.mask_zero = mask_zero
+        self.max_wavelength = max_wavelength
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.token_embedding = keras.layers.ReversibleEmbedding(
+            vocabulary_size,
+            embedding_dim,
+            embeddings_initializer=self.embeddings_initializer,
+            mask_zero=mask_zero,
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        self.position_encoding = SinusoidalPositionEncoding(
+            max_wavelength, dtype=self.dtype_policy, name="position_encoding"
+        )
+        self.supports_masking = True
+
+    def build(self, inputs_shape):
+        self.token_embedding.build(inputs_shape)
+
+    def call(self, inputs, start_index=0, reverse=False):
+        if reverse:
+            return self.token_embedding(inputs, reverse=True)  # (B, T, V)
+        tokens = self.token_embedding(inputs) * math.sqrt(self.embedding_dim)  # (B, T, d)
+        return tokens + self.position_encoding(tokens, start_index=start_index)
+
+    def compute_mask(self, inputs, mask=None):
+        if keras.backend.is_float_dtype(inputs.dtype):
+            return mask  # reverse: hidden states keep their padding mask
+        if not self.mask_zero:
+            return None
+        return keras.ops.not_equal(inputs, 0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "mask_zero": self.mask_zero,
+                "max_wavelength": self.max_wavelength,
+                "embeddings_initializer": keras.initializers.serialize(
+                    self.embeddings_initializer
+                ),
+            }
+        )
+        return config
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return tuple(input_shape[:-1]) + (self.vocabulary_size,)
+        return tuple(input_shape) + (self.embedding_dim,)
+
+    def compute_output_spec(self, inputs, start_index=0, reverse=False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
