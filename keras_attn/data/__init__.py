@@ -1,10 +1,14 @@
-"""Dataset loaders: plain-Python text sources for the demos and tests."""
+"""Dataset loaders (plain-Python text sources) and the `tf.data` pipelines that batch token ids."""
 
 from keras_attn.data.numbers import NumberPair
 from keras_attn.data.numbers import NumberSplits
 from keras_attn.data.numbers import load_numbers_en_fr
 from keras_attn.data.numbers import number_pair
 from keras_attn.data.numbers import split_numbers
+from keras_attn.data.pipelines import contiguous_windows
+from keras_attn.data.pipelines import random_windows
+from keras_attn.data.pipelines import sequence_task_batches
+from keras_attn.data.pipelines import translation_batches
 from keras_attn.data.sequence_tasks import SequenceData
 from keras_attn.data.sequence_tasks import SequenceSplits
 from keras_attn.data.sequence_tasks import decoder_inputs_and_labels
@@ -25,6 +29,7 @@ __all__ = [
     "SequenceSplits",
     "ShakespeareText",
     "Speech",
+    "contiguous_windows",
     "decoder_inputs_and_labels",
     "format_speeches",
     "load_numbers_en_fr",
@@ -35,5 +40,8 @@ __all__ = [
     "load_tsv_pairs",
     "number_pair",
     "play_titles",
+    "random_windows",
+    "sequence_task_batches",
     "split_numbers",
+    "translation_batches",
 ]
