@@ -7,8 +7,11 @@
 """
 
 from keras_attn import data
+from keras_attn import generation
 from keras_attn import layers
 from keras_attn import models
+from keras_attn import text
+from keras_attn import training
 
 __version__ = "0.1.0"
-__all__ = ["data", "layers", "models", "__version__"]
+__all__ = ["data", "generation", "layers", "models", "text", "training", "__version__"]

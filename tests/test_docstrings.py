@@ -11,6 +11,8 @@ import pytest
 import keras_attn
 import keras_attn.layers
 import keras_attn.models
+import keras_attn.text
+import keras_attn.training
 
 MODULES = sorted(
     m.name for m in pkgutil.walk_packages(keras_attn.__path__, prefix="keras_attn.")
@@ -28,8 +30,9 @@ def test_docstring_examples_run(module_name):
 
 PUBLIC = [
     (module, name)
-    for module in (keras_attn.layers, keras_attn.models)
+    for module in (keras_attn.layers, keras_attn.models, keras_attn.training, keras_attn.text)
     for name in module.__all__
+    if not name.isupper()  # constants
 ]
 
 

@@ -1,0 +1,33 @@
+"""Training: the masked loss and metrics, schedules, AdamW and callbacks.
+
+>>> import keras_attn
+>>> from keras_attn import training
+>>> model = keras_attn.models.build_gpt(keras_attn.models.GPTConfig.preset("baby", num_layers=1))
+>>> model.compile(
+...     optimizer=training.AdamW(training.warmup_cosine_decay(1e-3, 100, 2000, 1e-4), beta_2=0.99),
+...     loss=training.MaskedSparseCategoricalCrossentropy(),
+...     metrics=[training.MaskedAccuracy(), training.Perplexity()],
+... )
+"""
+
+from keras_attn.training.callbacks import TextSamples
+from keras_attn.training.callbacks import gpt_sampler
+from keras_attn.training.callbacks import standard_callbacks
+from keras_attn.training.losses import MaskedSparseCategoricalCrossentropy
+from keras_attn.training.metrics import MaskedAccuracy
+from keras_attn.training.metrics import Perplexity
+from keras_attn.training.optimizers import AdamW
+from keras_attn.training.schedules import TransformerSchedule
+from keras_attn.training.schedules import warmup_cosine_decay
+
+__all__ = [
+    "AdamW",
+    "MaskedAccuracy",
+    "MaskedSparseCategoricalCrossentropy",
+    "Perplexity",
+    "TextSamples",
+    "TransformerSchedule",
+    "gpt_sampler",
+    "standard_callbacks",
+    "warmup_cosine_decay",
+]

@@ -1,0 +1,211 @@
+"""Training callbacks: TensorBoard scalars and text samples, checkpoints, resume.
+
+`standard_callbacks(out_dir)` gives the usual set, laid out as:
+
+```
+out_dir/
+  backup/                     BackupAndRestore's state: weights, optimizer, epoch.
+                              Deleted when `fit` ends; a rerun after an
+                              interruption resumes from the last completed epoch.
+  checkpoints/last.keras      the model after the latest epoch (.weights.h5 with
+                              save_weights_only=True)
+  checkpoints/best.keras      with `monitor`: the best epoch so far
+  logs/train/, logs/validation/   TensorBoard scalars per epoch: loss, metrics,
+                              learning_rate
+  logs/samples/               TensorBoard text: a generated sample every N epochs
+```
+
+Only `TextSamples` (with `gpt_sampler` to feed it) is written here: Keras
+has no callback for text summaries. The rest are Keras's own. The
+generation package's cached sampler can replace `gpt_sampler` once it
+exists: `TextSamples` takes any `fn(model) -> str`.
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_attn.models.config_checks import check_positive_int
+from keras_attn.training.checks import check_non_negative_number
+
+
+class TextSamples(keras.callbacks.Callback):
+    """Logs `generate_fn(model)` as TensorBoard text every `every_n_epochs` epochs.
+
+    The text is written with `tf.summary.text` under `tag`, at step `epoch`
+    (from 0, as `keras.callbacks.TensorBoard` numbers its epoch scalars), and
+    indented by four spaces so that TensorBoard's markdown keeps its line
+    breaks.
+
+    Args:
+        log_dir: directory of the event file (e.g. `out_dir/logs/samples`).
+        generate_fn: `fn(model) -> str` (bytes or a scalar string tensor
+            also do), e.g. from `gpt_sampler`.
+        every_n_epochs: int, log after epochs `n - 1, 2n - 1, ...` (0-based).
+        tag: the summary's name in TensorBoard.
+
+    Example:
+
+    >>> import tempfile
+    >>> samples = TextSamples(tempfile.mkdtemp(), lambda model: "ROMEO:", every_n_epochs=2)
+    >>> samples.every_n_epochs, samples.tag
+    (2, 'sample')
+    """
+
+    def __init__(self, log_dir, generate_fn, every_n_epochs=1, tag="sample"):
+        if not callable(generate_fn):
+            raise ValueError(
+                "`generate_fn` must be a function `fn(model) -> str`. "
+                f"Received: generate_fn={generate_fn!r}"
+            )
+        check_positive_int("every_n_epochs", every_n_epochs)
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.generate_fn = generate_fn
+        self.every_n_epochs = every_n_epochs
+        self.tag = tag
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        text = self.generate_fn(self.model)
+        if tf.is_tensor(text):  # a detokenizer's scalar string tensor
+            text = text.numpy()
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        markdown = "\n".join("    " + line for line in str(text).split("\n"))
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            tf.summary.text(self.tag, markdown, step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0,
+                context_length=None):
+    """A `generate_fn(model) -> str` that continues a prompt with a GPT.
+
+    It reruns the model on the whole window (up to `context_length` tokens)
+    for each new token, without a cache: slow, but enough for a sample per
+    epoch. Each call starts from the same seed, so samples from different
+    epochs differ only through the model.
+
+    Args:
+        prompt_ids: the prompt's token ids.
+        max_new_tokens: int, tokens to add.
+        detokenize: `fn(list of ids) -> str`.
+        temperature: 0 for greedy decoding, else sample from
+            `softmax(logits / temperature)`.
+        seed: int, the NumPy seed of the sampling.
+        context_length: the longest window. Defaults to the
+            `sequence_length` of the model's `"embedding"` layer (the
+            `max_sequence_length` of `build_gpt`).
+
+    Example: a fake "model" whose logits always favour token 3.
+
+    >>> import numpy as np
+    >>> def always_3(ids, training=False):
+    ...     return np.eye(5, dtype="float32")[np.full(np.shape(ids), 3)]
+    >>> generate = gpt_sampler([1, 2], 4, detokenize=str, context_length=8)
+    >>> generate(always_3)
+    '[1, 2, 3, 3, 3, 3]'
+    """
+    check_positive_int("max_new_tokens", max_new_tokens)
+    check_non_negative_number("temperature", temperature)
+    if not callable(detokenize):
+        raise ValueError(
+            "`detokenize` must be a function `fn(ids) -> str`. "
+            f"Received: detokenize={detokenize!r}"
+        )
+    prompt_ids = [int(i) for i in prompt_ids]
+    if not prompt_ids:
+        raise ValueError("`prompt_ids` must hold at least one token. Received: prompt_ids=[]")
+
+    def generate(model):
+        length = context_length or model.get_layer("embedding").sequence_length
+        rng = np.random.default_rng(seed)
+        ids = list(prompt_ids)
+        for _ in range(max_new_tokens):
+            window = np.array([ids[-length:]], dtype="int32")  # (1, T)
+            logits = np.asarray(model(window, training=False))[0, -1].astype("float64")  # (V,)
+            if temperature == 0:
+                ids.append(int(np.argmax(logits)))
+            else:
+                probs = np.exp((logits - logits.max()) / temperature)
+                ids.append(int(rng.choice(len(probs), p=probs / probs.sum())))
+        return detokenize(ids)
+
+    return generate
+
+
+def standard_callbacks(out_dir, generate_fn=None, sample_every_n_epochs=1,
+                       save_weights_only=False, monitor=None, mode="auto",
+                       update_freq="epoch"):
+    """Backup and resume, checkpoints, TensorBoard scalars and text samples.
+
+    Returns, in this order (see the module docstring for the layout):
+
+    1. `keras.callbacks.BackupAndRestore(out_dir/backup, double_checkpoint=True)`:
+       saves weights, optimizer state and epoch after each epoch (keeping
+       the previous backup in case a write is cut short). When `fit` is
+       called again with the same `epochs` after an interruption, it
+       reloads them and goes on from the last completed epoch; the steps of
+       an unfinished epoch are redone. Keep epochs short (`steps_per_epoch`)
+       to lose little.
+    2. `keras.callbacks.ModelCheckpoint` to `checkpoints/last.keras` (or
+       `last.weights.h5`), each epoch; with `monitor`, a second one to
+       `checkpoints/best.keras` that keeps the best epoch.
+    3. `keras.callbacks.TensorBoard(out_dir/logs)`: loss, metrics and the
+       learning rate.
+    4. With `generate_fn`, `TextSamples(out_dir/logs/samples)`.
+
+    Args:
+        out_dir: the run's directory; created as needed.
+        generate_fn: None, or `fn(model) -> str` (e.g. `gpt_sampler(...)`).
+        sample_every_n_epochs: int, how often to log a sample.
+        save_weights_only: checkpoints as `.weights.h5` instead of `.keras`.
+        monitor: None, or the metric that picks `best` (e.g. `"val_loss"`).
+        mode: `"auto"`, `"min"` or `"max"`, for `monitor`.
+        update_freq: TensorBoard's: `"epoch"`, `"batch"` or an int.
+
+    Example:
+
+    >>> import tempfile
+    >>> callbacks = standard_callbacks(tempfile.mkdtemp(), monitor="val_loss")
+    >>> [type(c).__name__ for c in callbacks]
+    ['BackupAndRestore', 'ModelCheckpoint', 'ModelCheckpoint', 'TensorBoard']
+    >>> [pathlib.Path(c.filepath).name for c in callbacks[1:3]]
+    ['last.keras', 'best.keras']
+    """
+    out_dir = pathlib.Path(out_dir)
+    suffix = ".weights.h5" if save_weights_only else ".keras"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup"), double_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(
+            str(out_dir / "checkpoints" / f"last{suffix}"), save_weights_only=save_weights_only
+        ),
+    ]
+    if monitor is not None:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(out_dir / "checkpoints" / f"best{suffix}"),
+                monitor=monitor,
+                mode=mode,
+                save_best_only=True,
+                save_weights_only=save_weights_only,
+            )
+        )
+    callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=update_freq))
+    if generate_fn is not None:
+        callbacks.append(
+            TextSamples(out_dir / "logs" / "samples", generate_fn, sample_every_n_epochs)
+        )
+    return callbacks
