@@ -1,0 +1,96 @@
+"""The keras-attn command: bad arguments, and short real runs of both model families."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_attn import cli
+from keras_attn import text
+
+
+def run(capsys, *argv):
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "gpt", "--dataset", "shakespeare", "--preset", "huge"],
+         "Unknown GPTConfig preset. Expected one of ('baby', 'mini', 'small', 'gpt2'). Received: name='huge'"),
+        (["train", "gpt", "--dataset", "text:/no/such/file.txt"], "/no/such/file.txt"),
+        (["train", "gpt", "--dataset", "wikipedia"], "Unknown GPT --dataset"),
+        (["train", "translator", "--dataset", "klingon"], "Unknown translator --dataset"),
+        (["train", "gpt", "--dataset", "shakespeare", "--steps", "0"], "--steps must be positive. Received: 0"),
+        (["train", "gpt", "--dataset", "shakespeare", "--steps", "300", "--steps-per-epoch", "200"],
+         "must be a multiple of --steps-per-epoch"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    status, _, err = run(capsys, *argv, "--out", tmp_path / "run")
+    assert status == 2
+    assert err.startswith("keras-attn: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_empty_text_file(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    status, _, err = run(capsys, "train", "gpt", "--dataset", f"text:{empty}", "--out", tmp_path / "run")
+    assert status == 2 and "empty" in err
+
+
+def test_model_directory_must_hold_a_model(tmp_path, capsys):
+    status, _, err = run(capsys, "generate", "--model", tmp_path)
+    assert status == 2 and "run directory with model.keras" in err
+
+
+@pytest.mark.slow
+def test_train_gpt_then_generate(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 200)
+    out = tmp_path / "gpt"
+    status, stdout, err = run(
+        capsys, "train", "gpt", "--dataset", f"text:{corpus}", "--steps", 60,
+        "--steps-per-epoch", 30, "--warmup-steps", 10, "--out", out, "--verbose", 0,
+    )
+    assert status == 0, err
+    run_file = json.loads((out / "run.json").read_text())
+    # An untrained model scores about ln(vocabulary); a repeated line is easy.
+    untrained = np.log(run_file["config"]["vocabulary_size"])
+    assert run_file["figures"]["validation_loss"] < 0.5 * untrained, run_file["figures"]
+    for name in ("model.keras", "tokenizer/tokenizer.json", "checkpoints/last.keras"):
+        assert (out / name).exists(), name
+    assert any((out / "logs").rglob("events.out.tfevents*"))
+    # The saved model reloads with the same logits.
+    model = keras.saving.load_model(out / "model.keras")
+    ids = np.array([text.load_tokenizer(out / "tokenizer")("ROMEO:\nBut soft")])
+    checkpoint = keras.saving.load_model(out / "checkpoints" / "last.keras")
+    np.testing.assert_array_equal(model(ids), checkpoint(ids))
+    status, stdout, _ = run(capsys, "generate", "--model", out, "--prompt", "ROMEO:",
+                            "--max-new-tokens", 20, "--temperature", 0)
+    assert status == 0 and stdout.startswith("ROMEO:") and len(stdout) > len("ROMEO:") + 10
+
+
+@pytest.mark.slow
+def test_train_translator_then_translate(tmp_path, capsys):
+    pairs = tmp_path / "pairs.tsv"
+    words = ["one", "two", "three", "four", "five"]
+    french = ["un", "deux", "trois", "quatre", "cinq"]
+    pairs.write_text("".join(f"{a} {b}\t{c} {d}\n" for a, c in zip(words, french)
+                             for b, d in zip(words, french)) * 4)
+    out = tmp_path / "translator"
+    status, _, err = run(
+        capsys, "train", "translator", "--dataset", f"tsv:{pairs}", "--tokenizer", "char",
+        "--steps", 40, "--steps-per-epoch", 20, "--warmup-steps", 5, "--batch-size", 16,
+        "--out", out, "--verbose", 0,
+    )
+    assert status == 0, err
+    run_file = json.loads((out / "run.json").read_text())
+    assert 0.0 <= run_file["figures"]["test_exact_match"] <= 1.0
+    assert run_file["figures"]["validation_loss"] < np.log(run_file["config"]["vocabulary_size"])
+    status, stdout, _ = run(capsys, "translate", "--model", out, "one two")
+    assert status == 0 and stdout.startswith("one two\t")
