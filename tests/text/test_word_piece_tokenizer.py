@@ -38,9 +38,10 @@ def test_exact_round_trip_on_numbers(numbers, tokenizers, side):
 @pytest.mark.parametrize("side", ["english", "french"])
 def test_every_number_word_is_one_token(numbers, tokenizers, side):
     # Words, spaces (as "‿"), hyphens and commas: no word is cut into pieces,
-    # so a sequence is about 3 times shorter than its characters.
+    # so a sequence is about 3 times shorter than its characters. "zero",
+    # in one training string only, is too rare to earn a token of its own.
     tokenizer = tokenizers[side]
-    texts = [getattr(pair, side) for pair in numbers.train]
+    texts = [getattr(pair, side) for pair in numbers.train if pair.number != 0]
     for text, ids in zip(texts, tokenizer(texts)):
         tokens = [tokenizer.id_to_token(i) for i in ids]
         assert tokens == re.findall(r"[a-zé]+|[^a-zé]", text.replace(" ", SPACE_MARKER))
