@@ -44,6 +44,7 @@ import tensorflow as tf
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_attn.text.special_tokens import check_sequence_length
+from keras_attn.text.special_tokens import pad_and_unbatch
 
 # keras-hub options that this class fixes (its get_config still writes them).
 _FIXED = dict(lowercase=False, normalization_form=None, errors="replace", replacement_char=0xFFFD)
@@ -110,13 +111,7 @@ class ByteTokenizer(keras_hub.tokenizers.ByteTokenizer):
             tf.strings.bytes_split(inputs),
         )
         tokens = tf.cast(tokens, self.compute_dtype)
-        if self.sequence_length:
-            shape = tokens.shape.as_list()
-            shape[-1] = self.sequence_length
-            tokens = tokens.to_tensor(shape=shape)
-        if unbatched:
-            tokens = tf.squeeze(tokens, 0)
-        return tokens
+        return pad_and_unbatch(tokens, self.sequence_length, unbatched)
 
     def get_config(self):
         config = super().get_config()

@@ -23,6 +23,7 @@ from keras_attn.text.special_tokens import add_special_tokens
 from keras_attn.text.special_tokens import check_sequence_length
 from keras_attn.text.special_tokens import check_texts
 from keras_attn.text.special_tokens import check_vocabulary
+from keras_attn.text.special_tokens import pad_and_unbatch
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
@@ -171,13 +172,7 @@ class CharacterTokenizer(keras_hub.tokenizers.Tokenizer):
         characters = tf.strings.unicode_split(inputs, "UTF-8", errors="replace")
         ids = tf.ragged.map_flat_values(self._char_to_id.lookup, characters)
         ids = tf.cast(ids, self.compute_dtype)
-        if self.sequence_length:
-            shape = ids.shape.as_list()
-            shape[-1] = self.sequence_length
-            ids = ids.to_tensor(shape=shape)
-        if unbatched:
-            ids = tf.squeeze(ids, 0)
-        return ids
+        return pad_and_unbatch(ids, self.sequence_length, unbatched)
 
     @preprocessing_function
     def detokenize(self, inputs):

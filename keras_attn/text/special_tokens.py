@@ -1,4 +1,4 @@
-"""The reserved tokens of the translator tokenizers, and the checks they share.
+"""The reserved tokens of the translator tokenizers, and the checks and steps they share.
 
 `CharacterTokenizer` and `ReversibleWordPieceTokenizer` vocabularies start
 with the same four tokens, so their ids are the same everywhere:
@@ -17,6 +17,8 @@ works on these tokenizers' ids as well.
 """
 
 import numbers
+
+import tensorflow as tf
 
 PAD_TOKEN = "[PAD]"
 START_TOKEN = "[START]"
@@ -112,3 +114,15 @@ def add_special_tokens(tokenizer):
         (UNK_TOKEN, "unk_token"),
     ]:
         tokenizer._add_special_token(token, name)
+
+
+def pad_and_unbatch(ids, sequence_length, unbatched):
+    """The end of `tokenize`: ragged `(N, None)` ids to `(N, sequence_length)`
+    (0-padded, or cut) when a length is set, and `(T,)` for a single string."""
+    if sequence_length:
+        shape = ids.shape.as_list()
+        shape[-1] = sequence_length
+        ids = ids.to_tensor(shape=shape)
+    if unbatched:
+        ids = tf.squeeze(ids, 0)
+    return ids
