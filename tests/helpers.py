@@ -222,3 +222,16 @@ def copy_weights_by_path(source, target, renames=()):
     assert sorted(by_path) == sorted(target_paths), (sorted(by_path), sorted(target_paths))
     for w in target.weights:
         w.assign(by_path[relative(w.path)])
+
+
+def assert_fit_trains(model, x, y, epochs=20, batch_size=32):
+    """Fits a compiled model: finite losses and weights, every weight moves,
+    and the last epoch's loss is under 0.7 times the first's."""
+    before = [np.array(w) for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses))
+    for old, w in zip(before, model.trainable_weights):
+        assert np.all(np.isfinite(np.array(w))), w.path
+        assert not np.array_equal(old, np.array(w)), f"{w.path} did not train"
+    assert losses[-1] < 0.7 * losses[0], losses
