@@ -1,13 +1,13 @@
 """Token embedding plus learned position embedding."""
 
 import keras
-from keras import ops
 
 from keras_attn.layers.position_embedding import PositionEmbedding
+from keras_attn.layers.reversible_token_embedding import ReversibleTokenEmbedding
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
-class TokenAndPositionEmbedding(keras.layers.Layer):
+class TokenAndPositionEmbedding(ReversibleTokenEmbedding):
     """Embeds token ids and adds a learned position embedding.
 
     ```
@@ -71,37 +71,22 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         position_initializer="glorot_uniform",
         **kwargs,
     ):
-        for name, value in [
-            ("vocabulary_size", vocabulary_size),
-            ("sequence_length", sequence_length),
-            ("embedding_dim", embedding_dim),
-        ]:
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
-                )
-        super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.sequence_length = sequence_length
-        self.embedding_dim = embedding_dim
-        self.mask_zero = mask_zero
-        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
-        self.position_initializer = keras.initializers.get(position_initializer)
-        self.token_embedding = keras.layers.ReversibleEmbedding(
+        super().__init__(
             vocabulary_size,
             embedding_dim,
-            embeddings_initializer=self.embeddings_initializer,
             mask_zero=mask_zero,
-            dtype=self.dtype_policy,
-            name="token_embedding",
+            embeddings_initializer=embeddings_initializer,
+            other_sizes=[("sequence_length", sequence_length)],
+            **kwargs,
         )
+        self.sequence_length = sequence_length
+        self.position_initializer = keras.initializers.get(position_initializer)
         self.position_embedding = PositionEmbedding(
             sequence_length,
             initializer=self.position_initializer,
             dtype=self.dtype_policy,
             name="position_embedding",
         )
-        self.supports_masking = True
 
     def build(self, inputs_shape):
         self.token_embedding.build(inputs_shape)
@@ -109,40 +94,18 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def call(self, inputs, start_index=0, reverse=False):
         if reverse:
-            return self.token_embedding(inputs, reverse=True)  # (B, T, V)
+            return self.reverse(inputs)  # (B, T, V)
         tokens = self.token_embedding(inputs)  # (B, T, d)
         return tokens + self.position_embedding(tokens, start_index=start_index)
-
-    def compute_mask(self, inputs, mask=None):
-        if keras.backend.is_float_dtype(inputs.dtype):
-            return mask  # reverse: the hidden states keep their padding mask
-        if not self.mask_zero:
-            return None
-        return ops.not_equal(inputs, 0)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "vocabulary_size": self.vocabulary_size,
                 "sequence_length": self.sequence_length,
-                "embedding_dim": self.embedding_dim,
-                "mask_zero": self.mask_zero,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
                 "position_initializer": keras.initializers.serialize(
                     self.position_initializer
                 ),
             }
         )
         return config
-
-    def compute_output_shape(self, input_shape, reverse=False):
-        if reverse:
-            return tuple(input_shape[:-1]) + (self.vocabulary_size,)
-        return tuple(input_shape) + (self.embedding_dim,)
-
-    def compute_output_spec(self, inputs, start_index=0, reverse=False):
-        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)

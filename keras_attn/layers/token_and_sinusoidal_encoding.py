@@ -4,11 +4,12 @@ import math
 
 import keras
 
+from keras_attn.layers.reversible_token_embedding import ReversibleTokenEmbedding
 from keras_attn.layers.sinusoidal_position_encoding import SinusoidalPositionEncoding
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
-class TokenAndSinusoidalEncoding(keras.layers.Layer):
+class TokenAndSinusoidalEncoding(ReversibleTokenEmbedding):
     """The input layer of "Attention Is All You Need", usable as a tied output head.
 
     ```
@@ -71,69 +72,28 @@ class TokenAndSinusoidalEncoding(keras.layers.Layer):
         embeddings_initializer="uniform",
         **kwargs,
     ):
-        for name, value in [
-            ("vocabulary_size", vocabulary_size),
-            ("embedding_dim", embedding_dim),
-        ]:
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
-                )
-        super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.embedding_dim = embedding_dim
-        self.mask_zero = mask_zero
-        self.max_wavelength = max_wavelength
-        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
-        self.token_embedding = keras.layers.ReversibleEmbedding(
+        super().__init__(
             vocabulary_size,
             embedding_dim,
-            embeddings_initializer=self.embeddings_initializer,
             mask_zero=mask_zero,
-            dtype=self.dtype_policy,
-            name="token_embedding",
+            embeddings_initializer=embeddings_initializer,
+            **kwargs,
         )
+        self.max_wavelength = max_wavelength
         self.position_encoding = SinusoidalPositionEncoding(
             max_wavelength, dtype=self.dtype_policy, name="position_encoding"
         )
-        self.supports_masking = True
 
     def build(self, inputs_shape):
         self.token_embedding.build(inputs_shape)
 
     def call(self, inputs, start_index=0, reverse=False):
         if reverse:
-            return self.token_embedding(inputs, reverse=True)  # (B, T, V)
+            return self.reverse(inputs)  # (B, T, V)
         tokens = self.token_embedding(inputs) * math.sqrt(self.embedding_dim)  # (B, T, d)
         return tokens + self.position_encoding(tokens, start_index=start_index)
 
-    def compute_mask(self, inputs, mask=None):
-        if keras.backend.is_float_dtype(inputs.dtype):
-            return mask  # reverse: hidden states keep their padding mask
-        if not self.mask_zero:
-            return None
-        return keras.ops.not_equal(inputs, 0)
-
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "embedding_dim": self.embedding_dim,
-                "mask_zero": self.mask_zero,
-                "max_wavelength": self.max_wavelength,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
-            }
-        )
+        config.update({"max_wavelength": self.max_wavelength})
         return config
-
-    def compute_output_shape(self, input_shape, reverse=False):
-        if reverse:
-            return tuple(input_shape[:-1]) + (self.vocabulary_size,)
-        return tuple(input_shape) + (self.embedding_dim,)
-
-    def compute_output_spec(self, inputs, start_index=0, reverse=False):
-        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
