@@ -288,7 +288,10 @@ class MultiHeadAttention(keras.layers.Layer):
         tensor to pass as `cache` with `cache_update_index=None`.
         """
         self._check_cacheable()
-        key = value if key is None else key
+        # The encoder output's Keras mask is for the caller to pass as a
+        # padding mask; the projections don't take it.
+        value = without_keras_mask(value)
+        key = value if key is None else without_keras_mask(key)
         keys = self.key_dense(key)
         if self.use_rotary_embedding:
             keys = self.rotary_embedding(keys)

@@ -1,0 +1,294 @@
+"""Cached, compiled text generation with a `build_gpt` model.
+
+`GPTGenerator(model)` runs the model's own layers one token at a time with
+their key/value caches:
+
+```
+prefill:  the prompts (B, P) in one pass          -> caches hold positions 0 ... P-1
+step i:   token (B, 1) at position i
+            -> embedding(start_index=i)
+            -> decoder_block_j(self_attention_cache=cache_j, update index i)
+            -> final_layer_norm -> head                -> logits (B, V) of position i+1
+```
+
+The caches are one tensor per block, `(B, 2, context, kv_heads, head_dim)`,
+as long as the model's context, and the token buffer is `(B, context)`, so
+every step has the same shapes: the whole loop (`decode` or `beam_search`)
+is one `tf.function` compiled with XLA, with no Python per token. It
+compiles once per batch size and prompt bucket (prompts are padded to a
+power of two).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_attn.generation.decoding import beam_search
+from keras_attn.generation.decoding import decode
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+
+
+def prompt_bucket(length, context_length):
+    """The padded prompt length: the next power of two >= `length` (at least
+    16), at most `context_length`, so few prompt shapes are compiled.
+
+    >>> prompt_bucket(5, 256), prompt_bucket(100, 256), prompt_bucket(300, 256)
+    (16, 128, 256)
+    """
+    return min(context_length, max(16, 1 << (max(int(length), 1) - 1).bit_length()))
+
+
+class GPTGenerator:
+    """Generates with a GPT from `keras_attn.models.build_gpt`, using its KV caches.
+
+    Args:
+        model: a `build_gpt` model (trained or not). Its layers are used as
+            they are; nothing is copied.
+        jit_compile: compile the decoding loop with XLA (the default; about
+            twice as fast on a CPU). `False` runs it as a plain graph.
+
+    Prompts longer than the context are left-truncated: with
+    `max_new_tokens` new tokens, each prompt keeps its last
+    `context_length - max_new_tokens` tokens, so the prompt and the new
+    tokens fit the model's positions. `max_new_tokens` is clamped to
+    `context_length - 1`.
+
+    Example:
+
+    >>> from keras_attn.models import GPTConfig, build_gpt
+    >>> model = build_gpt(GPTConfig.preset("baby", vocabulary_size=50, num_layers=1))
+    >>> generator = GPTGenerator(model)
+    >>> outputs = generator.generate([[5, 6, 7], [8]], max_new_tokens=4)
+    >>> [len(ids) for ids in outputs]
+    [4, 4]
+    >>> outputs == generator.generate_by_recomputation([[5, 6, 7], [8]], 4)
+    True
+    """
+
+    def __init__(self, model, jit_compile=True):
+        try:
+            self.embedding = model.get_layer("embedding")
+        except ValueError:
+            raise ValueError(
+                "`model` must be a GPT from keras_attn.models.build_gpt (a layer named "
+                f"'embedding'). Received: model={model.name!r}"
+            ) from None
+        self.model = model
+        names = {layer.name for layer in model.layers}
+        self.blocks = []
+        while f"decoder_block_{len(self.blocks)}" in names:
+            self.blocks.append(model.get_layer(f"decoder_block_{len(self.blocks)}"))
+        self.final_layer_norm = (
+            model.get_layer("final_layer_norm") if "final_layer_norm" in names else None
+        )
+        self.lm_head = model.get_layer("lm_head") if "lm_head" in names else None
+        self.context_length = self.embedding.sequence_length
+        self.vocabulary_size = self.embedding.vocabulary_size
+        self.jit_compile = jit_compile
+        self._decode = tf.function(self._decode_loop, jit_compile=jit_compile)
+        self._beam_search = tf.function(self._beam_loop, jit_compile=jit_compile)
+
+    # -- the model, one step at a time -----------------------------------
+
+    def empty_cache(self, batch_size):
+        """A tuple of zero caches, one `(B, 2, context, kv_heads, head_dim)` per block."""
+        return tuple(
+            block.self_attention.get_empty_cache(batch_size, self.context_length)
+            for block in self.blocks
+        )
+
+    def call_with_cache(self, token_ids, cache, index):
+        """Logits `(B, T, V)` float32 of `token_ids` `(B, T)` at positions
+        `index ... index + T - 1`, and the caches with those positions written."""
+        x = self.embedding(token_ids, start_index=index)  # (B, T, hidden_dim)
+        new_cache = []
+        for block, block_cache in zip(self.blocks, cache):
+            x, block_cache = block(
+                x,
+                self_attention_cache=block_cache,
+                self_attention_cache_update_index=index,
+            )
+            new_cache.append(block_cache)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        logits = self.lm_head(x) if self.lm_head is not None else self.embedding(x, reverse=True)
+        return tf.cast(logits, tf.float32), tuple(new_cache)
+
+    def next_logits(self, token_ids, cache, index):
+        """The `next_logits` of the decoding loops: `(B, 1)` -> `(B, V)` logits."""
+        logits, cache = self.call_with_cache(token_ids, cache, index)
+        return logits[:, -1], cache
+
+    def prefill(self, tokens):
+        """Caches of the whole padded prompt `(B, P)`, written from position 0."""
+        cache = self.empty_cache(tf.shape(tokens)[0])
+        _, cache = self.call_with_cache(tokens, cache, 0)
+        return cache
+
+    # -- compiled loops (tensors in, tensors out) ------------------------
+
+    def _buffer(self, prompts):
+        """(B, P) prompts -> (B, context) token buffer, and the prompt caches."""
+        padding = self.context_length - tf.shape(prompts)[1]
+        cache = self.prefill(prompts)
+        return tf.pad(prompts, [[0, 0], [0, padding]]), cache
+
+    def _decode_loop(self, prompts, prompt_lengths, max_new_tokens, temperature, top_k,
+                     top_p, seed, stop_token_ids):
+        tokens, cache = self._buffer(prompts)
+        return decode(
+            self.next_logits, tokens, prompt_lengths, cache, max_new_tokens,
+            temperature, top_k, top_p, seed, stop_token_ids,
+        )
+
+    def _beam_loop(self, prompts, prompt_lengths, max_new_tokens, num_beams, length_penalty,
+                   stop_token_ids):
+        tokens, cache = self._buffer(prompts)
+        cache = tf.nest.map_structure(lambda c: tf.repeat(c, num_beams, axis=0), cache)
+        tokens, lengths, _ = beam_search(
+            self.next_logits, tokens, prompt_lengths, cache, max_new_tokens,
+            num_beams, length_penalty, stop_token_ids,
+        )
+        return tokens, lengths
+
+    def generate_tensors(self, prompts, prompt_lengths, max_new_tokens, temperature=0.0,
+                         top_k=0, top_p=1.0, seed=0, stop_token_ids=()):
+        """The compiled sampling loop on tensors, for use inside `tf.function`s
+        (the SavedModel export calls it).
+
+        Args:
+            prompts: `(B, P)` int32, right-padded, `P <= context_length`.
+            prompt_lengths: `(B,)` int32 in `[1, P]`.
+            max_new_tokens, temperature, top_k, top_p, seed, stop_token_ids:
+                scalars or tensors, see `keras_attn.generation.decode`.
+
+        Returns:
+            `(tokens, lengths)`: the `(B, context)` buffer and the row ends.
+        """
+        return self._decode(
+            tf.convert_to_tensor(prompts, tf.int32),
+            tf.convert_to_tensor(prompt_lengths, tf.int32),
+            tf.convert_to_tensor(max_new_tokens, tf.int32),
+            tf.convert_to_tensor(temperature, tf.float32),
+            tf.convert_to_tensor(top_k, tf.int32),
+            tf.convert_to_tensor(top_p, tf.float32),
+            tf.convert_to_tensor(seed, tf.int32),
+            tf.reshape(tf.convert_to_tensor(stop_token_ids, tf.int32), [-1]),
+        )
+
+    # -- the Python API ----------------------------------------------------
+
+    def _pack(self, prompts, max_new_tokens):
+        """Lists of ids -> left-truncated, right-padded (B, bucket) array and lengths."""
+        if isinstance(prompts, (list, tuple)) and prompts and np.ndim(prompts[0]) == 0:
+            raise ValueError(
+                "`prompts` must be a list of prompts, each a list of token ids. "
+                f"Received: prompts={list(prompts)[:8]!r}"
+            )
+        prompts = [np.asarray(p, "int64").reshape(-1) for p in prompts]
+        if not prompts:
+            raise ValueError("`prompts` must hold at least one prompt. Received: prompts=[]")
+        for i, prompt in enumerate(prompts):
+            if prompt.size == 0:
+                raise ValueError(
+                    f"Every prompt needs at least one token. Received: prompts[{i}]=[]"
+                )
+            if prompt.min() < 0 or prompt.max() >= self.vocabulary_size:
+                raise ValueError(
+                    f"Token ids must be in [0, {self.vocabulary_size - 1}]. "
+                    f"Received: prompts[{i}]={prompt.tolist()[:16]!r}"
+                )
+        keep = self.context_length - max_new_tokens
+        prompts = [p[-keep:] for p in prompts]
+        lengths = np.array([len(p) for p in prompts], "int32")
+        packed = np.zeros((len(prompts), prompt_bucket(lengths.max(), self.context_length)), "int32")
+        for row, prompt in zip(packed, prompts):
+            row[: len(prompt)] = prompt
+        return packed, lengths
+
+    def _unpack(self, tokens, lengths, prompt_lengths):
+        tokens, lengths = np.asarray(tokens), np.asarray(lengths)
+        return [row[p:end].tolist() for row, p, end in zip(tokens, prompt_lengths, lengths)]
+
+    def _clamp(self, max_new_tokens):
+        _check_int("max_new_tokens", max_new_tokens, 0)
+        return min(int(max_new_tokens), self.context_length - 1)
+
+    def generate(self, prompts, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, seed=0,
+                 stop_token_ids=()):
+        """Continues each prompt by up to `max_new_tokens` tokens.
+
+        Args:
+            prompts: a list of prompts, each a non-empty list of token ids;
+                lengths may differ.
+            max_new_tokens: int >= 0, clamped to `context_length - 1`.
+            temperature: `<= 0` (the default) for greedy decoding.
+            top_k: keep the `k` likeliest tokens; `<= 0` for no limit.
+            top_p: nucleus sampling, in `(0, 1]`.
+            seed: int; the same seed and inputs give the same tokens.
+            stop_token_ids: ids that end a row (the stop id is returned).
+
+        Returns:
+            A list with the new token ids of each prompt.
+        """
+        max_new_tokens = self._clamp(max_new_tokens)
+        if not 0.0 < float(top_p) <= 1.0:
+            raise ValueError(f"`top_p` must be in (0, 1]. Received: top_p={top_p!r}")
+        packed, lengths = self._pack(prompts, max_new_tokens)
+        tokens, ends = self.generate_tensors(
+            packed, lengths, max_new_tokens, temperature, top_k, top_p, seed, list(stop_token_ids)
+        )
+        return self._unpack(tokens, ends, lengths)
+
+    def beam_search(self, prompts, max_new_tokens, num_beams=4, length_penalty=1.0,
+                    stop_token_ids=()):
+        """The likeliest continuation of each prompt by beam search.
+
+        Args:
+            prompts, max_new_tokens, stop_token_ids: as in `generate`.
+            num_beams: int, beams per prompt.
+            length_penalty: float, see `keras_attn.generation.beam_search`.
+
+        Returns:
+            A list with the new token ids of each prompt.
+        """
+        max_new_tokens = self._clamp(max_new_tokens)
+        _check_int("num_beams", num_beams, 1)
+        packed, lengths = self._pack(prompts, max_new_tokens)
+        tokens, ends = self._beam_search(
+            tf.constant(packed), tf.constant(lengths), tf.constant(max_new_tokens),
+            int(num_beams), tf.constant(float(length_penalty)),
+            tf.constant(list(stop_token_ids), tf.int32, shape=[len(stop_token_ids)]),
+        )
+        return self._unpack(tokens, ends, lengths)
+
+    def generate_by_recomputation(self, prompts, max_new_tokens, stop_token_ids=()):
+        """Greedy decoding that reruns the whole model for each new token.
+
+        The reference the cached loop must equal, token for token (and the
+        baseline of the cache benchmark). Same arguments as `generate`.
+        """
+        max_new_tokens = self._clamp(max_new_tokens)
+        packed, lengths = self._pack(prompts, max_new_tokens)
+        # The whole (B, context) buffer each step: one compiled shape, and
+        # causal attention makes the padding after a row's end irrelevant.
+        tokens = np.zeros((len(packed), self.context_length), "int32")
+        tokens[:, : packed.shape[1]] = packed
+        ends = lengths.copy()
+        stopped = np.zeros(len(packed), bool)
+        forward = tf.function(lambda ids: self.model(ids, training=False),
+                              jit_compile=self.jit_compile)
+        rows = np.arange(len(packed))
+        for _ in range(max_new_tokens):
+            logits = np.asarray(forward(tf.constant(tokens)))  # (B, context, V)
+            new = np.argmax(logits[rows, ends - 1], axis=-1)
+            active = ~stopped & (ends < self.context_length)
+            tokens[rows[active], ends[active]] = new[active]
+            stopped |= active & np.isin(new, list(stop_token_ids))
+            ends = ends + active
+        return self._unpack(tokens, ends, lengths)
