@@ -1,0 +1,232 @@
+"""The exported GPT: same tokens as in-process, served by TensorFlow alone, safe on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_attn.export import export_generator
+from keras_attn.generation import GPTGenerator
+from keras_attn.models import GPTConfig
+from keras_attn.models import build_gpt
+from keras_attn.text import ByteTokenizer
+from keras_attn.text import CharacterTokenizer
+
+TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nJULIET:\nAy me!\n"
+CONTEXT = 32
+
+
+def sharp_gpt(vocabulary_size, seed=0):
+    """Large random weights: clear argmax winners, so greedy runs can be compared."""
+    config = GPTConfig.preset(
+        "baby", vocabulary_size=vocabulary_size, max_sequence_length=CONTEXT, num_layers=2
+    )
+    model = build_gpt(config)
+    rng = np.random.default_rng(seed)
+    model.set_weights([
+        rng.normal(size=w.shape).astype("float32") * 0.5 if w.ndim > 1 else w
+        for w in model.get_weights()
+    ])
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A character-level GPT, its tokenizer, and the reloaded SavedModel."""
+    tokenizer = CharacterTokenizer.from_texts(TEXT)
+    model = sharp_gpt(tokenizer.vocabulary_size())
+    path = export_generator(model, tokenizer, tmp_path_factory.mktemp("gpt") / "saved",
+                            max_new_tokens=7, temperature=0.0)
+    return model, tokenizer, path, tf.saved_model.load(str(path))
+
+
+def generate(served, prompts, max_new_tokens=10, temperature=0.0, top_k=0, top_p=1.0, seed=0):
+    return served.signatures["generate"](
+        prompt=tf.constant(prompts), max_new_tokens=tf.constant(max_new_tokens),
+        temperature=tf.constant(float(temperature)), top_k=tf.constant(top_k),
+        top_p=tf.constant(float(top_p)), seed=tf.constant(seed),
+    )
+
+
+def texts(tensor):
+    return [t.decode("utf-8") for t in tensor.numpy()]
+
+
+PROMPTS = ["ROMEO:\n", "JULIET:\nAy", "But soft, what light"]
+
+
+def test_reloaded_greedy_output_equals_in_process_greedy(exported):
+    model, tokenizer, _, served = exported
+    out = generate(served, PROMPTS, max_new_tokens=10)
+    expected = GPTGenerator(model).generate(
+        [list(tokenizer.tokenize(p).numpy()) for p in PROMPTS], 10
+    )
+    assert out["token_ids"].numpy().tolist() == expected
+    assert out["num_tokens"].numpy().tolist() == [10, 10, 10]
+    assert texts(out["text"]) == [tokenizer.detokenize(ids) for ids in expected]
+
+
+def test_sampling_is_reproducible_through_the_signature(exported):
+    _, _, _, served = exported
+    first = generate(served, PROMPTS, 12, temperature=1.0, top_k=5, top_p=0.9, seed=3)
+    again = generate(served, PROMPTS, 12, temperature=1.0, top_k=5, top_p=0.9, seed=3)
+    other = generate(served, PROMPTS, 12, temperature=1.0, top_k=5, top_p=0.9, seed=4)
+    np.testing.assert_array_equal(first["token_ids"], again["token_ids"])
+    assert (first["token_ids"].numpy() != other["token_ids"].numpy()).any()
+
+
+def test_serving_default_uses_the_export_settings(exported):
+    _, _, _, served = exported
+    out = served.signatures["serving_default"](prompt=tf.constant(PROMPTS))
+    np.testing.assert_array_equal(out["token_ids"], generate(served, PROMPTS, 7)["token_ids"])
+
+
+def test_logits_signature_equals_the_model(exported):
+    model, _, _, served = exported
+    ids = np.array([[5, 6, 7, 8], [9, 10, 11, 12]], "int32")
+    np.testing.assert_allclose(
+        served.signatures["logits"](token_ids=tf.constant(ids))["logits"], model(ids), atol=1e-5
+    )
+
+
+def test_streaming_prefill_and_decode_steps_equal_generate(exported):
+    _, _, _, served = exported
+    prompt = "JULIET:\nAy"
+    state = served.signatures["prefill"](prompt=tf.constant([prompt]), max_new_tokens=tf.constant(8))
+    cache, token_ids, index = state["cache"], state["token_ids"], state["index"]
+    streamed = []
+    for _ in range(8):
+        step = served.signatures["decode_step"](
+            cache=cache, token_ids=token_ids, index=index, temperature=tf.constant(0.0),
+            top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant(0),
+        )
+        cache, token_ids, index = step["cache"], step["token_ids"], step["index"]
+        probabilities = step["top_probabilities"].numpy()[0]
+        assert step["top_token_ids"].numpy()[0, 0] == token_ids.numpy()[0, 0]  # greedy = top 1
+        assert (np.diff(probabilities) <= 0).all() and probabilities.sum() <= 1 + 1e-5
+        streamed.append(int(token_ids.numpy()[0, 0]))
+    assert streamed == generate(served, [prompt], 8)["token_ids"].numpy()[0].tolist()
+    assert step["top_tokens"].dtype == tf.string
+
+
+def test_empty_prompt_starts_from_a_newline(exported):
+    _, _, _, served = exported
+    empty, newline = generate(served, ["", "ROMEO:"]), generate(served, ["\n", "ROMEO:"])
+    np.testing.assert_array_equal(empty["token_ids"], newline["token_ids"])
+
+
+def test_unknown_characters_and_invalid_utf8_become_unk(exported):
+    _, tokenizer, _, served = exported
+    unk = tokenizer.unk_token_id
+    ids = served.signatures["tokenize"](text=tf.constant(["R\xe9Z", b"R\xff\xfe"]))
+    assert ids["token_ids"].numpy().tolist() == [
+        [tokenizer.token_to_id("R"), unk, unk],
+        [tokenizer.token_to_id("R"), unk, -1],  # 0xff 0xfe: one replacement character
+    ] or ids["token_ids"].numpy()[1, 1] == unk
+    out = generate(served, ["R\xe9Z", b"R\xff\xfe"])
+    assert out["num_tokens"].numpy().tolist() == [10, 10]
+    texts(out["text"])  # valid UTF-8
+
+
+def test_long_prompts_are_left_truncated(exported):
+    _, _, _, served = exported
+    long_prompt = (TEXT * 3)[:100]
+    out = generate(served, [long_prompt], max_new_tokens=10)
+    kept = generate(served, [long_prompt[-(CONTEXT - 10):]], max_new_tokens=10)
+    np.testing.assert_array_equal(out["token_ids"], kept["token_ids"])
+
+
+@pytest.mark.parametrize("max_new_tokens, width", [(0, 0), (-3, 0), (10_000, CONTEXT - 1)])
+def test_max_new_tokens_out_of_range(exported, max_new_tokens, width):
+    _, _, _, served = exported
+    out = generate(served, ["ROMEO:"], max_new_tokens=max_new_tokens)
+    assert out["token_ids"].shape == (1, width)
+    if width == 0:
+        assert texts(out["text"]) == [""]
+
+
+def test_non_positive_temperature_is_greedy_and_top_k_zero_is_no_limit(exported):
+    _, _, _, served = exported
+    greedy = generate(served, PROMPTS)["token_ids"]
+    np.testing.assert_array_equal(generate(served, PROMPTS, temperature=-1.0)["token_ids"], greedy)
+    unlimited = generate(served, PROMPTS, temperature=1.0, top_k=10_000, seed=5)["token_ids"]
+    for top_k in (0, -4):
+        np.testing.assert_array_equal(
+            generate(served, PROMPTS, temperature=1.0, top_k=top_k, seed=5)["token_ids"], unlimited
+        )
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(top_p=0.0), r"`top_p` must be in \(0, 1\]"),
+        (dict(top_p=1.5), r"`top_p` must be in \(0, 1\]"),
+        (dict(temperature=float("nan")), "`temperature` must be a finite number"),
+    ],
+)
+def test_bad_settings_fail_with_a_named_error(exported, settings, message):
+    _, _, _, served = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        generate(served, PROMPTS, **settings)
+
+
+def test_byte_level_export_handles_any_bytes(tmp_path):
+    model = sharp_gpt(256)
+    served = tf.saved_model.load(str(export_generator(model, ByteTokenizer(), tmp_path / "b")))
+    out = generate(served, ["ROMEO: Ô—", b"\xff\xfe\x00", ""], max_new_tokens=6)
+    assert out["num_tokens"].numpy().tolist() == [6, 6, 6]
+    texts(out["text"])  # valid UTF-8 even where the bytes are not
+    expected = GPTGenerator(model).generate([list("ROMEO: Ô—".encode())], 6)
+    assert out["token_ids"].numpy()[0].tolist() == expected[0]
+
+
+FRESH_PROCESS = """
+import json, sys
+import tensorflow as tf
+served = tf.saved_model.load(sys.argv[1])
+out = served.signatures["generate"](
+    prompt=tf.constant(["ROMEO:\\n", "JULIET:\\nAy"]), max_new_tokens=tf.constant(10),
+    temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0),
+    seed=tf.constant(0))
+ours = sorted(m for m in sys.modules if m.split(".")[0] in ("keras_attn", "keras_hub", "keras_nlp", "tensorflow_text"))
+print(json.dumps({"text": [t.decode() for t in out["text"].numpy()], "imported": ours}))
+"""
+
+
+def test_loads_and_generates_in_a_fresh_process_with_tensorflow_alone(exported, tmp_path):
+    model, tokenizer, path, served = exported
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(path)], capture_output=True, text=True,
+        timeout=300, cwd=tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["imported"] == []
+    assert output["text"] == texts(generate(served, ["ROMEO:\n", "JULIET:\nAy"])["text"])
+
+
+def saved_model_cli(*args):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return subprocess.run([cli, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_saved_model_cli_shows_and_runs_generate(exported):
+    _, _, path, served = exported
+    shown = saved_model_cli("show", "--dir", str(path), "--all")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for name in ("generate", "serving_default", "logits", "prefill", "decode_step"):
+        assert f"signature_def['{name}']" in shown.stdout
+    ran = saved_model_cli(
+        "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "generate",
+        "--input_exprs",
+        "prompt=['ROMEO:'];max_new_tokens=10;temperature=0.0;top_k=0;top_p=1.0;seed=0",
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    expected = generate(served, ["ROMEO:"])["text"].numpy()[0]
+    assert "Result for output key text" in ran.stdout
+    assert repr(expected) in ran.stdout
