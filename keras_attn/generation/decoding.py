@@ -209,6 +209,7 @@ def beam_search(
     # pick the same token once per beam.
     first = tf.one_hot(0, beams, on_value=0.0, off_value=_IMPOSSIBLE)  # (beams,)
     scores = tf.tile(first, [batch_size])  # (B * beams,)
+    start_scores_shape = tokens.shape[:1]
     start = tf.reduce_min(prompt_lengths)
     last = tf.reduce_max(row_ends)
 
@@ -233,18 +234,20 @@ def beam_search(
         scores, flat = tf.math.top_k(candidates, k=beams)  # (B, beams)
         origin = flat // vocabulary_size  # which beam each survivor extends
         new = tf.reshape(flat % vocabulary_size, [-1])  # (B*beams,)
-        scores = tf.reshape(scores, [-1])
+        scores = tf.ensure_shape(tf.reshape(scores, [-1]), start_scores_shape)
         # Survivor j of row b comes from beam b * beams + origin[b, j].
         parents = tf.reshape(origin + tf.range(batch_size)[:, tf.newaxis] * beams, [-1])
-        tokens = tf.gather(tokens, parents)
-        state = tf.nest.map_structure(lambda s: tf.gather(s, parents), state)
-        lengths = tf.gather(lengths, parents)
-        was_frozen = tf.gather(frozen, parents)
-        was_in_prompt = tf.gather(in_prompt, parents)
+
+        def gather(x):  # keeps the static shape, as the while loop requires
+            return tf.ensure_shape(tf.gather(x, parents), x.shape)
+
+        tokens, lengths = gather(tokens), gather(lengths)
+        state = tf.nest.map_structure(gather, state)
+        was_frozen, was_in_prompt = gather(frozen), gather(in_prompt)
         writing = tf.logical_not(was_frozen | was_in_prompt)
         tokens = _set_column(tokens, index, new)
         lengths = tf.where(writing, index + 1, lengths)
-        finished = tf.gather(finished, parents) | (writing & _is_stop(new, stop_token_ids))
+        finished = gather(finished) | (writing & _is_stop(new, stop_token_ids))
         return index + 1, tokens, state, scores, lengths, finished
 
     finished = tf.zeros_like(prompt_lengths, tf.bool)
