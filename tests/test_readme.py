@@ -15,6 +15,7 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         exec(compile(block, "README.md", "exec"), namespace)
     model = namespace["gpt"]
     assert (tmp_path / "gpt.keras").exists()
+    assert (tmp_path / "my_gpt" / "saved_model.pb").exists()
     assert [layer.name for layer in model.layers if "decoder_block" in layer.name] == [
         f"decoder_block_{i}" for i in range(4)
     ]
