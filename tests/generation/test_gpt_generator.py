@@ -127,3 +127,12 @@ def test_not_a_gpt_is_rejected():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="mlp")
     with pytest.raises(ValueError, match="`model` must be a GPT .* Received: model='mlp'"):
         GPTGenerator(model)
+
+
+def test_a_reloaded_keras_model_generates_the_same(tmp_path):
+    import keras
+
+    model = sharp_gpt()
+    model.save(tmp_path / "gpt.keras")
+    reloaded = keras.saving.load_model(tmp_path / "gpt.keras")
+    assert GPTGenerator(reloaded).generate(PROMPTS, 8) == GPTGenerator(model).generate(PROMPTS, 8)
