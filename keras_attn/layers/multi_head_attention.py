@@ -371,7 +371,7 @@ class MultiHeadAttention(keras.layers.Layer):
             value = ops.repeat(value, groups, axis=2)
 
         # (B, T, H, D) -> (B, H, T, D): heads become a leading axis.
-        outputs, scores = scaled_dot_product_attention(
+        attention = scaled_dot_product_attention(
             ops.transpose(query, (0, 2, 1, 3)),
             ops.transpose(key, (0, 2, 1, 3)),
             ops.transpose(value, (0, 2, 1, 3)),
@@ -379,8 +379,9 @@ class MultiHeadAttention(keras.layers.Layer):
             dropout_rate=self.dropout,
             seed=self.seed_generator,
             training=training,
-            return_attention_weights=True,
+            return_attention_weights=return_attention_scores,
         )
+        outputs, scores = attention if return_attention_scores else (attention, None)
         outputs = ops.transpose(outputs, (0, 2, 1, 3))  # (B, T, H, Dv)
         outputs = self.output_dense(outputs)  # (B, T, output_dim)
 

@@ -98,23 +98,33 @@ def scaled_dot_product_attention(
         scale = 1.0 / math.sqrt(d_k)
 
     # Scale Q before the product (not after) so float16 Q Kᵀ can't overflow.
-    scores = ops.matmul(query * ops.cast(scale, query.dtype), ops.swapaxes(key, -1, -2))
+    # The einsum lets the backend read K as it is, without a transpose op.
+    scores = ops.einsum("...td,...sd->...ts", query * ops.cast(scale, query.dtype), key)
     scores = ops.cast(scores, "float32")  # (..., T, S)
     if mask is not None:
         mask = ops.convert_to_tensor(mask)
         _check_mask(mask, scores.shape)
         mask = ops.cast(mask, "bool")
-        scores = ops.where(mask, scores, _MASKED_SCORE)
+        # Added rather than selected: the bias has the mask's (broadcast) shape,
+        # and the gradient passes through an addition without another pass
+        # over the scores. Masked keys get a weight of exactly 0.
+        scores = scores + ops.where(
+            mask, ops.cast(0.0, scores.dtype), ops.cast(_MASKED_SCORE, scores.dtype)
+        )
     weights = ops.softmax(scores, axis=-1)
-    if mask is not None:
-        # A fully masked row would get uniform weights; give it none instead.
-        weights = ops.where(mask, weights, 0.0)
     weights = ops.cast(weights, value.dtype)
 
     dropped = weights
     if training and dropout_rate > 0.0:
         dropped = keras.random.dropout(weights, dropout_rate, seed=seed)
     output = ops.matmul(dropped, value)  # (..., T, d_v)
+    if mask is not None:
+        # A fully masked row got uniform weights; it gets none instead. Zeroing
+        # the output (..., T, d_v) is cheaper than zeroing the weights.
+        attends = ops.any(mask, axis=-1, keepdims=True)  # (..., T, 1)
+        output = ops.where(attends, output, ops.zeros_like(output))
+        if return_attention_weights:
+            weights = ops.where(attends, weights, ops.zeros_like(weights))
     if return_attention_weights:
         return output, weights
     return output

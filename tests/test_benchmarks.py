@@ -1,0 +1,94 @@
+"""The benchmark runner: discovery, the printed table and the JSON file."""
+
+import json
+import sys
+import types
+
+import pytest
+
+from benchmarks import runner
+from benchmarks.common import row
+
+
+def _fake_module(rows=None, error=None):
+    module = types.ModuleType("benchmarks.fake")
+
+    def run(quick):
+        assert quick is True
+        if error:
+            raise error
+        return rows
+
+    module.run = run
+    return module
+
+
+def test_every_benchmark_module_is_found():
+    names = runner.benchmark_names()
+    assert names[:3] == ["attention", "gpt_training", "bfloat16"]
+    assert "common" not in names and "runner" not in names
+
+
+def test_row_ratio_and_targets():
+    faster = row("b", "c", "ms/step", 8.0, 10.0, target=("ratio", "<=", 0.8))
+    assert faster["ratio"] == pytest.approx(0.8) and faster["met"] is True
+    assert row("b", "c", "MFU", 0.7, target=("ours", ">=", 0.8))["met"] is False
+    close = row("b", "c", "loss", 1.505, 1.5, target=("ratio", "within", 0.01))
+    assert close["met"] is True
+    assert row("b", "c", "x", 1.0)["ratio"] is None
+
+
+def test_runner_prints_a_table_and_writes_json(tmp_path, monkeypatch, capsys):
+    rows = [
+        row("fake", "fast case", "ms/step", 8.0, 10.0, "peer layer", ("ratio", "<=", 0.8), "a note"),
+        row("fake", "mfu", "MFU", 0.5, target=("ours", ">=", 0.8)),
+    ]
+    monkeypatch.setitem(sys.modules, "benchmarks.fake", _fake_module(rows))
+    monkeypatch.setattr(runner, "benchmark_names", lambda: ["fake"])
+    out = tmp_path / "results" / "quick.json"
+
+    assert runner.main(["--quick", "--out", str(out)]) == 0
+
+    printed = capsys.readouterr().out
+    assert "ours/peer" in printed and "fast case" in printed and "50.0%" in printed
+    assert "ratio ≤ 0.8" in printed and "fake / fast case: peer: peer layer; a note" in printed
+    result = json.loads(out.read_text())
+    assert result["mode"] == "quick" and result["failures"] == {}
+    assert result["rows"] == json.loads(json.dumps(rows))
+    environment = result["environment"]
+    assert environment["cpu"]["model"] and environment["tensorflow"] and environment["keras"]
+    assert environment["date"]
+
+
+def test_a_failing_benchmark_is_reported_and_the_others_kept(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "benchmarks.fake", _fake_module(error=RuntimeError("boom")))
+    monkeypatch.setitem(
+        sys.modules, "benchmarks.fine", _fake_module([row("fine", "c", "x", 1.0)])
+    )
+    monkeypatch.setattr(runner, "benchmark_names", lambda: ["fake", "fine"])
+    out = tmp_path / "r.json"
+
+    assert runner.main(["--quick", "--out", str(out)]) == 1
+
+    result = json.loads(out.read_text())
+    assert "RuntimeError: boom" in result["failures"]["fake"]
+    assert [r["benchmark"] for r in result["rows"]] == ["fine"]
+
+
+def test_unknown_benchmark_name_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        runner.main(["--only", "nope"])
+    assert "unknown benchmarks ['nope']" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_attention_benchmark_runs(tmp_path):
+    out = tmp_path / "attention.json"
+
+    assert runner.main(["--quick", "--only", "attention", "--out", str(out)]) == 0
+
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["case"] for r in rows] == ["fwd, graph", "fwd, XLA", "fwd+bwd, graph", "fwd+bwd, XLA"]
+    for r in rows:
+        assert r["ours"] > 0 and r["peer"] > 0 and r["ratio"] > 0
+        assert r["met"] in (None, True, False)
