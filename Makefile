@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo install clean
+.PHONY: test test-fast demo install clean bench bench-quick
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m chatgpt_demo.tiny_gpt
+
+# Benchmarks against Keras and keras-nlp, side by side in one process.
+bench: $(STAMP)
+	$(PY) -m benchmarks --out benchmarks/results/full.json
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick --out benchmarks/results/quick.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache
