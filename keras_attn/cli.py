@@ -7,9 +7,15 @@
 
 A run writes everything under `--out`: `model.keras`, the tokenizer(s),
 `run.json` (arguments, config and final figures), and from
-`keras_attn.training.standard_callbacks` the `checkpoints/`, `backup/`
-(running the same command again resumes an interrupted run) and TensorBoard
-`logs/`.
+`keras_attn.training.Trainer` the `checkpoints/`, `backup/` (running the
+same command again resumes an interrupted run at the step of its last
+backup) and TensorBoard `logs/`.
+
+`--strategy` picks the `tf.distribute` strategy (see
+`keras_attn.training.make_strategy`): `default`, `mirrored` (every local
+GPU), `multi_worker` (run the same command on each machine, with TF_CONFIG
+set; the chief writes `--out`, which must be shared storage to resume) or
+`tpu`. `--batch-size` is the global batch, split between the replicas.
 """
 
 import argparse
@@ -17,7 +23,9 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
@@ -71,6 +79,9 @@ def _parser():
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                        help="Keras progress output: 0 none, 1 bars, 2 a line per epoch")
+        p.add_argument("--strategy", default="default",
+                       help=f"tf.distribute strategy: {', '.join(training.STRATEGIES)} "
+                            "(multi_worker reads TF_CONFIG)")
         if family == "gpt":
             p.add_argument("--sample-prompt", default="ROMEO:",
                            help="prompt of the samples logged to TensorBoard")
@@ -103,6 +114,8 @@ def _check_training_args(args):
     _check(args.steps % args.steps_per_epoch == 0 or args.steps < args.steps_per_epoch,
            f"--steps ({args.steps}) must be a multiple of --steps-per-epoch "
            f"({args.steps_per_epoch}), so that a resumed run ends at the same step")
+    _check(args.strategy in training.STRATEGIES,
+           f"--strategy must be one of {', '.join(training.STRATEGIES)}. Received: {args.strategy}")
 
 
 def _preset(config_class, args, **overrides):
@@ -124,30 +137,35 @@ def _compile(model, args, pad_id):
     )
 
 
-def _fit(model, args, train_data, validation_data, generate_fn=None):
-    steps_per_epoch = min(args.steps_per_epoch, args.steps)
+def _fit(trainer, model, args, train_data, validation_data, generate_fn=None):
     start = time.perf_counter()
-    model.fit(
+    trainer.fit(
+        model,
         train_data,
-        epochs=args.steps // steps_per_epoch,
-        steps_per_epoch=steps_per_epoch,
+        steps=args.steps,
+        steps_per_epoch=min(args.steps_per_epoch, args.steps),
         validation_data=validation_data,
-        callbacks=training.standard_callbacks(args.out, generate_fn=generate_fn),
-        shuffle=False,
+        out_dir=args.out,
+        generate_fn=generate_fn,
         verbose=args.verbose,
     )
     return time.perf_counter() - start
 
 
-def _write_run(args, config, figures):
+def _write_run(args, files, config, figures):
     arguments = {k: str(v) if isinstance(v, pathlib.Path) else v for k, v in vars(args).items()}
     run = {"arguments": arguments, "config": dataclasses.asdict(config), "figures": figures}
-    (args.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (files / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 
 
-def train_gpt(args):
-    """Trains `build_gpt` on a text and reports the validation loss per token."""
+def train_gpt(args, trainer, files):
+    """Trains `build_gpt` on a text and reports the validation loss per token.
+
+    `trainer` is a `keras_attn.training.Trainer`; `files` the directory for
+    the model, tokenizer and run.json (`args.out`, or a temporary one on
+    non-chief workers).
+    """
     if args.dataset == "shakespeare":
         corpus = data.load_shakespeare()
         train_text, validation_text = corpus.train, corpus.validation
@@ -170,8 +188,9 @@ def train_gpt(args):
            f"{len(validation_ids)} tokens")
 
     keras.utils.set_random_seed(args.seed)
-    model = models.build_gpt(config)
-    _compile(model, args, pad_id=None)
+    with trainer.scope():
+        model = models.build_gpt(config)
+        _compile(model, args, pad_id=None)
     train_data = data.random_windows(train_ids, length, args.batch_size, seed=args.seed)
     # Validation during training: a fixed sample; at the end, every window.
     validation_sample = data.random_windows(
@@ -181,12 +200,15 @@ def train_gpt(args):
         tokenizer(args.sample_prompt), 200, lambda ids: tokenizer.detokenize(ids),
         temperature=0.8, seed=args.seed,
     )
-    text.save_tokenizer(tokenizer, args.out / "tokenizer")
-    seconds = _fit(model, args, train_data, validation_sample, generate_fn)
-    model.save(args.out / "model.keras")
-    every_window = data.contiguous_windows(validation_ids, length, 256, drop_remainder=False)
-    results = model.evaluate(every_window, return_dict=True, verbose=0)
-    _write_run(args, config, {
+    text.save_tokenizer(tokenizer, files / "tokenizer")
+    seconds = _fit(trainer, model, args, train_data, validation_sample, generate_fn)
+    model.save(files / "model.keras")
+    # Every window once; TPUs need a static batch, so there the last partial batch is left out.
+    windows = (len(validation_ids) - 1) // length
+    every_window = data.contiguous_windows(validation_ids, length, min(256, windows),
+                                           drop_remainder=args.strategy == "tpu")
+    results = trainer.evaluate(model, every_window)
+    _write_run(args, files, config, {
         "validation_loss": round(float(results["loss"]), 4),
         "validation_accuracy": round(float(results["accuracy"]), 4),
         "validation_tokens": len(validation_ids),
@@ -232,8 +254,11 @@ def _id_lists(tokenizer, strings):
     return ids.to_list() if hasattr(ids, "to_list") else [list(row) for row in ids]
 
 
-def train_translator(args):
-    """Trains `build_transformer` and reports greedy exact-match accuracy on the test split."""
+def train_translator(args, trainer, files):
+    """Trains `build_transformer` and reports greedy exact-match accuracy on the test split.
+
+    `trainer` and `files` as in `train_gpt`.
+    """
     source_tokenizer, target_tokenizer, splits = _translation_data(args)
     keras.utils.set_random_seed(args.seed)
     if source_tokenizer is None:  # copy/reverse: the data are ids already
@@ -263,7 +288,8 @@ def train_translator(args):
             name: data.translation_batches(
                 sources, targets, args.batch_size, max_source_length=max_source,
                 max_target_length=max_target, start_id=start_id, end_id=end_id,
-                seed=args.seed, shuffle=name == "train", drop_remainder=name == "train",
+                seed=args.seed, shuffle=name == "train",
+                drop_remainder=name == "train" or args.strategy == "tpu",  # TPUs: static shapes
             )
             for name, (sources, targets) in ids.items()
         }
@@ -272,14 +298,15 @@ def train_translator(args):
         )
         test_targets = [t for _, t in splits["test"]]
         detokenize = target_tokenizer.detokenize
-        text.save_tokenizer(source_tokenizer, args.out / "source_tokenizer")
-        text.save_tokenizer(target_tokenizer, args.out / "target_tokenizer")
+        text.save_tokenizer(source_tokenizer, files / "source_tokenizer")
+        text.save_tokenizer(target_tokenizer, files / "target_tokenizer")
 
-    model = models.build_transformer(config)
-    _compile(model, args, pad_id=0)
-    seconds = _fit(model, args, batches["train"].repeat(), batches["validation"])
-    model.save(args.out / "model.keras")
-    results = model.evaluate(batches["validation"], return_dict=True, verbose=0)
+    with trainer.scope():
+        model = models.build_transformer(config)
+        _compile(model, args, pad_id=0)
+    seconds = _fit(trainer, model, args, batches["train"], batches["validation"])
+    model.save(files / "model.keras")
+    results = trainer.evaluate(model, batches["validation"])
     start = time.perf_counter()
     predicted = generation.greedy_translate(
         model, test_sources, start_id, end_id, max_length=config.max_sequence_length
@@ -290,7 +317,7 @@ def train_translator(args):
     else:
         predicted = [detokenize(row) for row in predicted]
     exact = sum(p == t for p, t in zip(predicted, test_targets))
-    _write_run(args, config, {
+    _write_run(args, files, config, {
         "validation_loss": round(float(results["loss"]), 4),
         "validation_token_accuracy": round(float(results["accuracy"]), 4),
         "test_exact_match": round(exact / len(test_targets), 4),
@@ -299,6 +326,19 @@ def train_translator(args):
         "greedy_decoding_seconds": round(decode_seconds, 1),
         "parameters": model.count_params(),
     })
+
+
+def train(args):
+    """Runs `keras-attn train` under `args.strategy`, made before any other TensorFlow work."""
+    trainer = training.Trainer(args.strategy)
+    args.out.mkdir(parents=True, exist_ok=True)
+    # Non-chief workers write their copies to a temporary directory.
+    files = args.out if trainer.is_chief else pathlib.Path(tempfile.mkdtemp(prefix="keras-attn-"))
+    try:
+        (train_gpt if args.family == "gpt" else train_translator)(args, trainer, files)
+    finally:
+        if files != args.out:
+            shutil.rmtree(files, ignore_errors=True)
 
 
 def _load_run(directory):
@@ -340,8 +380,7 @@ def main(argv=None):
     try:
         if args.command == "train":
             _check_training_args(args)
-            args.out.mkdir(parents=True, exist_ok=True)
-            (train_gpt if args.family == "gpt" else train_translator)(args)
+            train(args)
         elif args.command == "generate":
             generate(args)
         else:

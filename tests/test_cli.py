@@ -94,3 +94,24 @@ def test_train_translator_then_translate(tmp_path, capsys):
     assert run_file["figures"]["validation_loss"] < np.log(run_file["config"]["vocabulary_size"])
     status, stdout, _ = run(capsys, "translate", "--model", out, "one two")
     assert status == 0 and stdout.startswith("one two\t")
+
+
+@pytest.mark.parametrize(
+    "strategy, message",
+    [("horovod",
+      "--strategy must be one of default, mirrored, multi_worker, tpu. Received: horovod"),
+     ("tpu", "No TPU found for name='tpu' (tpu=None): ")],
+)
+def test_bad_strategy_exits_2_with_one_line(tmp_path, capsys, strategy, message):
+    status, _, err = run(capsys, "train", "gpt", "--dataset", "shakespeare", "--strategy", strategy,
+                         "--out", tmp_path / "run")
+    assert status == 2
+    assert err.startswith(f"keras-attn: error: {message}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("family, dataset", [("gpt", "wikipedia"), ("translator", "klingon")])
+def test_strategy_is_accepted(tmp_path, capsys, family, dataset):
+    # The strategy is made first, then the unknown dataset stops the run.
+    status, _, err = run(capsys, "train", family, "--dataset", dataset, "--strategy", "mirrored",
+                         "--out", tmp_path / "run")
+    assert status == 2 and f"Unknown {'GPT' if family == 'gpt' else 'translator'} --dataset" in err

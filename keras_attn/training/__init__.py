@@ -1,4 +1,4 @@
-"""Training: the masked loss and metrics, schedules, AdamW and callbacks.
+"""Training: the masked loss and metrics, schedules, AdamW, callbacks and `Trainer`.
 
 >>> import keras_attn
 >>> from keras_attn import training
@@ -10,24 +10,34 @@
 ... )
 """
 
+from keras_attn.training.callbacks import ModelCheckpoint
 from keras_attn.training.callbacks import TextSamples
 from keras_attn.training.callbacks import gpt_sampler
 from keras_attn.training.callbacks import standard_callbacks
+from keras_attn.training.distribute import STRATEGIES
+from keras_attn.training.distribute import is_chief
+from keras_attn.training.distribute import make_strategy
 from keras_attn.training.losses import MaskedSparseCategoricalCrossentropy
 from keras_attn.training.metrics import MaskedAccuracy
 from keras_attn.training.metrics import Perplexity
 from keras_attn.training.optimizers import AdamW
 from keras_attn.training.schedules import TransformerSchedule
 from keras_attn.training.schedules import warmup_cosine_decay
+from keras_attn.training.trainer import Trainer
 
 __all__ = [
     "AdamW",
     "MaskedAccuracy",
     "MaskedSparseCategoricalCrossentropy",
+    "ModelCheckpoint",
     "Perplexity",
+    "STRATEGIES",
     "TextSamples",
+    "Trainer",
     "TransformerSchedule",
     "gpt_sampler",
+    "is_chief",
+    "make_strategy",
     "standard_callbacks",
     "warmup_cosine_decay",
 ]

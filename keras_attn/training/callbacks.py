@@ -8,20 +8,27 @@ out_dir/
                               Deleted when `fit` ends; a rerun after an
                               interruption resumes from the last completed epoch.
   checkpoints/last.keras      the model after the latest epoch (.weights.h5 with
-                              save_weights_only=True)
+                              save_weights_only=True), replaced atomically
   checkpoints/best.keras      with `monitor`: the best epoch so far
   logs/train/, logs/validation/   TensorBoard scalars per epoch: loss, metrics,
                               learning_rate
   logs/samples/               TensorBoard text: a generated sample every N epochs
 ```
 
-Only `TextSamples` (with `gpt_sampler` to feed it) is written here: Keras
-has no callback for text summaries. The rest are Keras's own. The
-generation package's cached sampler can replace `gpt_sampler` once it
-exists: `TextSamples` takes any `fn(model) -> str`.
+`TextSamples` (with `gpt_sampler` to feed it) and `ModelCheckpoint` are
+written here: Keras has no callback for text summaries, and its
+`ModelCheckpoint` writes the file in place, so a run killed mid-write
+leaves a truncated checkpoint. The rest are Keras's own. The generation
+package's cached sampler can replace `gpt_sampler` once it exists:
+`TextSamples` takes any `fn(model) -> str`.
+
+`keras_attn.training.Trainer` uses the same layout, with its own step-exact
+backup in place of `BackupAndRestore` (see its docstring).
 """
 
+import os
 import pathlib
+import warnings
 
 import keras
 import numpy as np
@@ -146,9 +153,96 @@ def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0,
     return generate
 
 
+class ModelCheckpoint(keras.callbacks.Callback):
+    """Saves the model (or its weights) after each epoch, replacing the file atomically.
+
+    The model is first saved to a temporary file in the same directory
+    (`.tmp-<pid>-<name>`), which `os.replace` then renames over `filepath`.
+    The rename is atomic within one filesystem, so `filepath` always holds
+    a whole checkpoint, the previous one or the new one, even when the
+    run is killed while saving. Keras's `ModelCheckpoint` writes in place.
+
+    Args:
+        filepath: path ending in `.keras` (the model, optimizer state and
+            compile arguments), or in `.weights.h5` with
+            `save_weights_only=True`.
+        monitor: None to save after every epoch (the default), or a key of
+            the epoch logs, e.g. `"val_loss"`, to save only the epochs that
+            improve on the best so far.
+        mode: `"min"`, `"max"` or `"auto"` (`"max"` when `monitor` names an
+            accuracy, i.e. holds `"acc"`; else `"min"`).
+        save_weights_only: save `model.save_weights(...)` instead of
+            `model.save(...)`.
+
+    Example:
+
+    >>> import tempfile
+    >>> checkpoint = ModelCheckpoint(tempfile.mkdtemp() + "/best.keras", monitor="val_accuracy")
+    >>> checkpoint.mode
+    'max'
+    >>> ModelCheckpoint("last.h5")
+    Traceback (most recent call last):
+    ...
+    ValueError: `filepath` must end in .keras (.weights.h5 with save_weights_only=True). Received: filepath='last.h5'
+    """
+
+    def __init__(self, filepath, monitor=None, mode="auto", save_weights_only=False):
+        suffix = ".weights.h5" if save_weights_only else ".keras"
+        if not str(filepath).endswith(suffix):
+            raise ValueError(
+                f"`filepath` must end in {suffix}"
+                + ("" if save_weights_only else " (.weights.h5 with save_weights_only=True)")
+                + f". Received: filepath={str(filepath)!r}"
+            )
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        super().__init__()
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        if mode == "auto":
+            mode = "max" if monitor is not None and "acc" in monitor else "min"
+        self.mode = mode
+        self.save_weights_only = save_weights_only
+        self.best = None
+
+    def _improves(self, value):
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None:
+                warnings.warn(
+                    f"ModelCheckpoint: `{self.monitor}` is not in the epoch logs "
+                    f"({sorted(logs or {})}); {self.filepath} was not saved."
+                )
+                return
+            if not self._improves(float(value)):
+                return
+            self.best = float(value)
+        self.save(self.filepath)
+
+    def save(self, filepath):
+        """Saves the model to `filepath` through a temporary file and `os.replace`."""
+        path = pathlib.Path(filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        try:
+            if self.save_weights_only:
+                self.model.save_weights(str(temporary), overwrite=True)
+            else:
+                self.model.save(str(temporary), overwrite=True)
+            os.replace(temporary, path)
+        finally:
+            if temporary.exists():  # the save failed
+                temporary.unlink()
+
+
 def standard_callbacks(out_dir, generate_fn=None, sample_every_n_epochs=1,
                        save_weights_only=False, monitor=None, mode="auto",
-                       update_freq="epoch"):
+                       update_freq="epoch", backup=True):
     """Backup and resume, checkpoints, TensorBoard scalars and text samples.
 
     Returns, in this order (see the module docstring for the layout):
@@ -159,10 +253,12 @@ def standard_callbacks(out_dir, generate_fn=None, sample_every_n_epochs=1,
        called again with the same `epochs` after an interruption, it
        reloads them and goes on from the last completed epoch; the steps of
        an unfinished epoch are redone. Keep epochs short (`steps_per_epoch`)
-       to lose little.
-    2. `keras.callbacks.ModelCheckpoint` to `checkpoints/last.keras` (or
-       `last.weights.h5`), each epoch; with `monitor`, a second one to
-       `checkpoints/best.keras` that keeps the best epoch.
+       to lose little. The data iterator starts again too, so an endless
+       dataset (`random_windows`) replays its first batches after a resume;
+       `Trainer` resumes at the exact batch instead.
+    2. `ModelCheckpoint` to `checkpoints/last.keras` (or
+       `last.weights.h5`), each epoch, replaced atomically; with `monitor`,
+       a second one to `checkpoints/best.keras` that keeps the best epoch.
     3. `keras.callbacks.TensorBoard(out_dir/logs)`: loss, metrics and the
        learning rate.
     4. With `generate_fn`, `TextSamples(out_dir/logs/samples)`.
@@ -175,6 +271,7 @@ def standard_callbacks(out_dir, generate_fn=None, sample_every_n_epochs=1,
         monitor: None, or the metric that picks `best` (e.g. `"val_loss"`).
         mode: `"auto"`, `"min"` or `"max"`, for `monitor`.
         update_freq: TensorBoard's: `"epoch"`, `"batch"` or an int.
+        backup: False to leave out `BackupAndRestore` (`Trainer` has its own).
 
     Example:
 
@@ -182,24 +279,29 @@ def standard_callbacks(out_dir, generate_fn=None, sample_every_n_epochs=1,
     >>> callbacks = standard_callbacks(tempfile.mkdtemp(), monitor="val_loss")
     >>> [type(c).__name__ for c in callbacks]
     ['BackupAndRestore', 'ModelCheckpoint', 'ModelCheckpoint', 'TensorBoard']
+    >>> [type(c).__name__ for c in standard_callbacks(tempfile.mkdtemp(), backup=False)]
+    ['ModelCheckpoint', 'TensorBoard']
     >>> [pathlib.Path(c.filepath).name for c in callbacks[1:3]]
     ['last.keras', 'best.keras']
     """
     out_dir = pathlib.Path(out_dir)
     suffix = ".weights.h5" if save_weights_only else ".keras"
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup"), double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(
-            str(out_dir / "checkpoints" / f"last{suffix}"), save_weights_only=save_weights_only
-        ),
-    ]
+    callbacks = []
+    if backup:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(str(out_dir / "backup"), double_checkpoint=True)
+        )
+    callbacks.append(
+        ModelCheckpoint(
+            out_dir / "checkpoints" / f"last{suffix}", save_weights_only=save_weights_only
+        )
+    )
     if monitor is not None:
         callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                str(out_dir / "checkpoints" / f"best{suffix}"),
+            ModelCheckpoint(
+                out_dir / "checkpoints" / f"best{suffix}",
                 monitor=monitor,
                 mode=mode,
-                save_best_only=True,
                 save_weights_only=save_weights_only,
             )
         )
