@@ -94,11 +94,22 @@ def _parser():
     generate.add_argument("--prompt", default="ROMEO:")
     generate.add_argument("--max-new-tokens", type=int, default=200)
     generate.add_argument("--temperature", type=float, default=0.8, help="0: greedy")
+    generate.add_argument("--top-k", type=int, default=0, help="0: no limit")
+    generate.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling, in (0, 1]")
+    generate.add_argument("--num-beams", type=int, default=1, help=">1: beam search")
     generate.add_argument("--seed", type=int, default=0)
 
     translate = commands.add_parser("translate", help="translate with a trained translator")
     translate.add_argument("--model", required=True, type=pathlib.Path, help="run directory")
+    translate.add_argument("--num-beams", type=int, default=1, help=">1: beam search")
     translate.add_argument("texts", nargs="+", help="the sentences to translate")
+
+    export = commands.add_parser(
+        "export", help="write a trained run as a text-in, text-out SavedModel"
+    )
+    export.add_argument("--model", required=True, type=pathlib.Path, help="run directory")
+    export.add_argument("--out", required=True, type=pathlib.Path, help="SavedModel directory")
+    export.add_argument("--num-beams", type=int, default=1, help="translators: >1 for beam search")
     return parser
 
 
@@ -308,8 +319,8 @@ def train_translator(args, trainer, files):
     model.save(files / "model.keras")
     results = trainer.evaluate(model, batches["validation"])
     start = time.perf_counter()
-    predicted = generation.greedy_translate(
-        model, test_sources, start_id, end_id, max_length=config.max_sequence_length
+    predicted = generation.TranslatorGenerator(model).translate(
+        test_sources, start_id, end_id, max_length=_translation_length(model) - 1
     )
     decode_seconds = time.perf_counter() - start
     if detokenize is None:
@@ -351,28 +362,53 @@ def generate(args):
     model = _load_run(args.model)
     tokenizer = text.load_tokenizer(args.model / "tokenizer")
     _check(args.max_new_tokens > 0, f"--max-new-tokens must be positive. Received: {args.max_new_tokens}")
-    prompt_ids = list(tokenizer(args.prompt))
+    _check(args.num_beams > 0, f"--num-beams must be positive. Received: {args.num_beams}")
+    prompt_ids = [int(i) for i in tokenizer(args.prompt)]
     _check(prompt_ids, "--prompt must not be empty")
-    sample = training.gpt_sampler(
-        prompt_ids, args.max_new_tokens, lambda ids: tokenizer.detokenize(ids),
-        temperature=args.temperature, seed=args.seed,
-    )
-    print(sample(model))
+    generator = generation.GPTGenerator(model)
+    if args.num_beams > 1:
+        new = generator.beam_search([prompt_ids], args.max_new_tokens, num_beams=args.num_beams)
+    else:
+        new = generator.generate(
+            [prompt_ids], args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+            top_p=args.top_p, seed=args.seed,
+        )
+    print(tokenizer.detokenize(prompt_ids + new[0]))
+
+
+def _translation_length(model):
+    """The longest translation: the decoder's context minus the start token."""
+    embedding = model.get_layer("decoder_embedding")
+    return getattr(embedding, "sequence_length", None) or 64
 
 
 def translate(args):
     model = _load_run(args.model)
     source_tokenizer = text.load_tokenizer(args.model / "source_tokenizer")
     target_tokenizer = text.load_tokenizer(args.model / "target_tokenizer")
-    run = json.loads((args.model / "run.json").read_text())
-    length = run["config"]["max_sequence_length"]
+    _check(args.num_beams > 0, f"--num-beams must be positive. Received: {args.num_beams}")
     sources = text.tokenize_batch(source_tokenizer, args.texts)
-    ids = generation.greedy_translate(
-        model, sources, target_tokenizer.start_token_id, target_tokenizer.end_token_id,
-        max_length=length,
+    ids = generation.TranslatorGenerator(model).translate(
+        sources, target_tokenizer.start_token_id, target_tokenizer.end_token_id,
+        max_length=_translation_length(model) - 1, num_beams=args.num_beams,
     )
     for source, row in zip(args.texts, ids):
         print(f"{source}\t{target_tokenizer.detokenize(row)}")
+
+
+def export_run(args):
+    from keras_attn import export
+
+    model = _load_run(args.model)
+    _check(args.num_beams > 0, f"--num-beams must be positive. Received: {args.num_beams}")
+    if (args.model / "tokenizer").exists():
+        path = export.export_generator(model, text.load_tokenizer(args.model / "tokenizer"), args.out)
+    else:
+        tokenizers = tuple(
+            text.load_tokenizer(args.model / f"{side}_tokenizer") for side in ("source", "target")
+        )
+        path = export.export_translator(model, tokenizers, args.out, num_beams=args.num_beams)
+    print(f"wrote {path}")
 
 
 def main(argv=None):
@@ -383,6 +419,8 @@ def main(argv=None):
             train(args)
         elif args.command == "generate":
             generate(args)
+        elif args.command == "export":
+            export_run(args)
         else:
             translate(args)
     except (ValueError, FileNotFoundError) as error:  # bad arguments or data

@@ -4,6 +4,7 @@ import json
 
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from keras_attn import cli
@@ -73,6 +74,15 @@ def test_train_gpt_then_generate(tmp_path, capsys):
     status, stdout, _ = run(capsys, "generate", "--model", out, "--prompt", "ROMEO:",
                             "--max-new-tokens", 20, "--temperature", 0)
     assert status == 0 and stdout.startswith("ROMEO:") and len(stdout) > len("ROMEO:") + 10
+    # The exported SavedModel continues the prompt exactly as `generate` does.
+    status, _, err = run(capsys, "export", "--model", out, "--out", tmp_path / "saved")
+    assert status == 0, err
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    exported = served.signatures["generate"](
+        prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(20),
+        temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0),
+        seed=tf.constant(0))
+    assert "ROMEO:" + exported["text"].numpy()[0].decode() == stdout.rstrip("\n")
 
 
 @pytest.mark.slow
@@ -94,6 +104,11 @@ def test_train_translator_then_translate(tmp_path, capsys):
     assert run_file["figures"]["validation_loss"] < np.log(run_file["config"]["vocabulary_size"])
     status, stdout, _ = run(capsys, "translate", "--model", out, "one two")
     assert status == 0 and stdout.startswith("one two\t")
+    status, _, err = run(capsys, "export", "--model", out, "--out", tmp_path / "saved")
+    assert status == 0, err
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    translation = served.signatures["translate"](text=tf.constant(["one two"]))["translation"]
+    assert stdout == f"one two\t{translation.numpy()[0].decode()}\n"
 
 
 @pytest.mark.parametrize(
