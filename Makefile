@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo install clean bench bench-quick
+.PHONY: test test-fast demo install clean bench bench-quick notebooks
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m chatgpt_demo.tiny_gpt
+
+# JupyterLab on notebooks/; `KERAS_ATTN_FAST=1 make notebooks` trains for a few steps only.
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 # Benchmarks against Keras and keras-nlp, side by side in one process.
 bench: $(STAMP)

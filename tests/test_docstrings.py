@@ -12,7 +12,10 @@ import keras_attn
 import keras_attn.layers
 import keras_attn.models
 import keras_attn.text
+import keras_attn.export
+import keras_attn.generation
 import keras_attn.training
+import keras_attn.viz
 
 MODULES = sorted(
     m.name for m in pkgutil.walk_packages(keras_attn.__path__, prefix="keras_attn.")
@@ -30,7 +33,8 @@ def test_docstring_examples_run(module_name):
 
 PUBLIC = [
     (module, name)
-    for module in (keras_attn.layers, keras_attn.models, keras_attn.training, keras_attn.text)
+    for module in (keras_attn.layers, keras_attn.models, keras_attn.training, keras_attn.text,
+                   keras_attn.viz, keras_attn.generation, keras_attn.export)
     for name in module.__all__
     if not name.isupper()  # constants
 ]
