@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo install clean bench bench-quick notebooks
+.PHONY: test test-fast demo models install clean bench bench-quick notebooks
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not slow"
 
+# Serves the committed saved_models/: the chat page at http://127.0.0.1:8000.
 demo: $(STAMP)
-	$(PY) -m chatgpt_demo.tiny_gpt
+	$(PY) -m chatgpt_demo serve
+
+# Retrains and re-exports every model in saved_models/ (about 25-30 min on 2 CPU cores).
+models: $(STAMP)
+	$(PY) -m chatgpt_demo.build_models
 
 # JupyterLab on notebooks/; `KERAS_ATTN_FAST=1 make notebooks` trains for a few steps only.
 notebooks: $(STAMP)

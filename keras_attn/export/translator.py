@@ -57,9 +57,9 @@ class _TranslatorEndpoints:
     def translate(self, text):
         ids = tf.cast(self.source_tokenizer.tokenize(text), tf.int32)  # ragged (B, None)
         ids = ids[:, : self.max_source_length]
-        source = ids.to_tensor(0)  # (B, S), 0-padded
-        # An empty batch or empty texts still get one (padding) column.
-        source = tf.pad(source, [[0, 0], [0, tf.maximum(1 - tf.shape(source)[1], 0)]])
+        # Always max_source_length wide: the compiled loop then compiles once
+        # per batch size, not once per source length. Padding is masked.
+        source = ids.to_tensor(0, shape=[None, self.max_source_length])  # (B, S)
         tokens, lengths = self.generator.translate_tensors(
             source, self.start_id, self.end_id, self.max_length, self.num_beams,
             self.length_penalty,

@@ -66,11 +66,10 @@ class PositionEmbedding(keras.layers.Layer):
     def call(self, inputs, start_index=0):
         self._check_length(inputs.shape)
         shape = ops.shape(inputs)
-        rows = ops.slice(
-            ops.convert_to_tensor(self.embeddings),
-            (start_index, 0),
-            (shape[-2], shape[-1]),
-        )  # (T, d)
+        # A gather, not a slice: XLA takes a slice's start as a compile-time
+        # constant, so a compiled decoding step would recompile at every index.
+        positions = ops.arange(shape[-2], dtype="int32") + ops.cast(start_index, "int32")
+        rows = ops.take(ops.convert_to_tensor(self.embeddings), positions, axis=0)  # (T, d)
         return ops.broadcast_to(ops.cast(rows, self.compute_dtype), shape)
 
     def get_config(self):

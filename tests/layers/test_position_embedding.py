@@ -46,3 +46,17 @@ def test_sequence_longer_than_table():
 def test_bad_sequence_length():
     with pytest.raises(ValueError, match="Received: sequence_length=0"):
         PositionEmbedding(sequence_length=0)
+
+
+def test_start_index_is_a_runtime_input_under_xla():
+    """A compiled decoding step must not recompile at every position: the
+    start index has to reach XLA as an input, not as a folded constant."""
+    import tensorflow as tf
+
+    layer = PositionEmbedding(sequence_length=16)
+    x = tf.zeros((1, 1, 8))
+    layer(x)
+    step = tf.function(lambda x, i: layer(x, start_index=i), jit_compile=True)
+    hlo = [step.experimental_get_compiler_ir(x, tf.constant(i))(stage="hlo") for i in (3, 11)]
+    assert hlo[0] == hlo[1]
+    np.testing.assert_allclose(step(x, tf.constant(11))[0, 0], layer.embeddings.numpy()[11])

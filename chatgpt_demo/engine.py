@@ -1,0 +1,500 @@
+"""The exported SavedModels and what the demo does with them; TensorFlow only.
+
+Nothing here imports keras_attn (nor Keras): the models are read with
+`tf.saved_model.load` and used through their signatures, as any serving
+system would (`tensorflow_text` is imported for the translator's WordPiece
+ops). The web server (`server.py`) and the terminal chat (`terminal.py`)
+both use this module.
+
+    registry = ModelRegistry.load("saved_models")   # every <name>/<version>/saved_model.pb
+    model = registry.get("shakespeare_gpt")
+    stream = Stream(model, chat_prompt(model, "Who's there?"), max_new_tokens=80)
+    stream.start()                                  # `prefill`: the prompt in one pass
+    while not stream.finished:
+        step = stream.step()                        # `decode_step`: one token + its candidates
+        print(step.text, end="")
+
+A model folder holds the TensorFlow Serving layout (numbered versions; the
+highest is served) and `demo.json`, written by `chatgpt_demo.build_models`:
+the `generate` defaults and, for a chat model, its persona and stop string.
+"""
+
+import base64
+import dataclasses
+import json
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+try:  # registers the WordPiece ops of the translator's graph
+    import tensorflow_text  # noqa: E402, F401
+except ImportError:  # pragma: no cover - only the translator needs it
+    tensorflow_text = None
+
+DEFAULT_MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
+
+
+class RequestError(ValueError):
+    """A request the model cannot serve: its message goes back to the client (4xx)."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass
+class ServedModel:
+    """One SavedModel and what the demo knows about it."""
+
+    name: str
+    version: int
+    path: pathlib.Path
+    loaded: object  # what tf.saved_model.load returned
+    settings: dict  # demo.json ({} when missing)
+    token_texts: list = None  # a generator's text of each token id, set by ModelRegistry
+
+    @property
+    def signatures(self):
+        return self.loaded.signatures
+
+    @property
+    def kind(self):
+        """"generator" (prefill/decode_step), "translator" (translate) or "other"."""
+        if {"prefill", "decode_step"} <= set(self.signatures):
+            return "generator"
+        return "translator" if "translate" in self.signatures else "other"
+
+    @property
+    def context(self):
+        """The generator's context length `L`, read from `decode_step`'s cache spec."""
+        return int(self.input_specs("decode_step")["cache"].shape[3])
+
+    @property
+    def defaults(self):
+        """Values for the scalar inputs a request leaves out (max_new_tokens, ...)."""
+        return dict(self.settings.get("defaults", {}))
+
+    @property
+    def chat(self):
+        """The chat format ({"persona", "user_speaker", "stop"}), or None."""
+        return self.settings.get("chat")
+
+    def input_specs(self, signature):
+        """`{name: tf.TensorSpec}` of a signature's inputs."""
+        return dict(self.signatures[signature].structured_input_signature[1])
+
+    def output_specs(self, signature):
+        return dict(self.signatures[signature].structured_outputs)
+
+    def describe(self):
+        """JSON-ready summary for /api/models."""
+        info = {"name": self.name, "version": self.version, "kind": self.kind,
+                "signatures": sorted(self.signatures)}
+        if self.kind == "generator":
+            info.update(context=self.context, defaults=self.defaults, chat=self.chat)
+        return info
+
+
+def _versions(folder):
+    return sorted(int(p.name) for p in folder.iterdir()
+                  if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists())
+
+
+class ModelRegistry:
+    """The served models by name: `saved_models/<name>/<version>/`."""
+
+    def __init__(self, models):
+        self.models = {m.name: m for m in models}
+        for model in self.models.values():
+            if model.kind == "generator":
+                model.token_texts = _token_texts(model)
+
+    @classmethod
+    def load(cls, directory=DEFAULT_MODELS_DIR, names=None):
+        """Loads the highest version of each model folder (or of `names` only)."""
+        directory = pathlib.Path(directory)
+        models = []
+        for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+            if (names is not None and folder.name not in names) or not _versions(folder):
+                continue
+            version = _versions(folder)[-1]
+            settings_file = folder / "demo.json"
+            settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+            path = folder / str(version)
+            models.append(ServedModel(folder.name, version, path, tf.saved_model.load(str(path)),
+                                      settings))
+        if not models:
+            raise FileNotFoundError(
+                f"No SavedModel under {directory} (expected <name>/<version>/saved_model.pb). "
+                "Build them with: python -m chatgpt_demo.build_models"
+            )
+        return cls(models)
+
+    def get(self, name):
+        if name not in self.models:
+            raise RequestError(
+                f"Unknown model {name!r}. Served models: {', '.join(sorted(self.models))}", 404
+            )
+        return self.models[name]
+
+    def first(self, kind, chat=False):
+        """The first model of a kind (with a chat format when `chat`), or None."""
+        for model in self.models.values():
+            if model.kind == kind and (not chat or model.chat):
+                return model
+        return None
+
+    def warm_up(self):
+        """Runs each signature the demo uses once, so that XLA compiles before requests."""
+        for model in self.models.values():
+            if model.kind == "generator":
+                stream = Stream(model, "\n", max_new_tokens=2)
+                stream.start()
+                while not stream.finished:
+                    stream.step()
+            elif model.kind == "translator":
+                translate(model, ["one"])
+
+
+def _token_texts(model):
+    """The text of each token id (an id per row through `detokenize`), for streaming."""
+    vocabulary_size = int(model.output_specs("logits")["logits"].shape[-1])
+    ids = tf.range(vocabulary_size, dtype=tf.int32)[:, tf.newaxis]  # (V, 1)
+    texts = model.signatures["detokenize"](token_ids=ids)["text"].numpy()
+    return [t.decode("utf-8", errors="replace") for t in texts]
+
+
+# -- chat and streaming -------------------------------------------------------------
+
+
+def chat_prompt(model, message, history=(), speaker=None):
+    """The chat format of `model` with the last turns of `history` that fit.
+
+    `history` holds `(role, text)` pairs, role "user" or "assistant". Each turn
+    is "SPEAKER:\\n<text>\\n\\n"; the prompt ends with "PERSONA:\\n". Earlier
+    turns are dropped first; the message itself keeps its end when too long
+    (the model's context also has to hold the reply).
+    """
+    chat = model.chat
+    if chat is None:
+        raise RequestError(f"Model {model.name!r} has no chat format; use /api/complete")
+    speaker = speaker or chat["user_speaker"]
+    turn = {"user": speaker, "assistant": chat["persona"]}
+    ending = f"{speaker}:\n{message}\n\n{chat['persona']}:\n"
+    text = ending
+    for role, said in reversed(list(history)):
+        candidate = f"{turn[role]}:\n{said}\n\n" + text
+        if len(candidate) > model.context // 2:  # leave room for the reply
+            break
+        text = candidate
+    return text
+
+
+@dataclasses.dataclass
+class Step:
+    """One generated token and the candidates it was drawn from."""
+
+    token_id: int
+    text: str
+    candidates: list  # [(text, probability)], likeliest first
+
+    def as_json(self):
+        return {"id": self.token_id, "text": self.text,
+                "candidates": [{"text": t, "p": round(p, 5)} for t, p in self.candidates]}
+
+
+class Stream:
+    """Generates one prompt token by token with `prefill` and `decode_step`.
+
+    `start()` caches the prompt; each `step()` returns the next `Step`. It is
+    `finished` after `max_new_tokens` tokens, when the reply ends with `stop`,
+    or when the context is full. Each call is one TensorFlow call, so a server
+    can interleave the steps of many streams.
+    """
+
+    def __init__(self, model, prompt, max_new_tokens=None, temperature=None, top_k=None,
+                 top_p=None, seed=None, stop=None):
+        defaults = model.defaults
+
+        def pick(value, name, fallback):  # the request's, else demo.json's, else ours
+            return value if value is not None else defaults.get(name, fallback)
+
+        self.model = model
+        self.prompt = prompt
+        self.max_new_tokens = min(int(pick(max_new_tokens, "max_new_tokens", 100)),
+                                  model.context - 1)
+        self.settings = {
+            "temperature": tf.constant(float(pick(temperature, "temperature", 0.8)), tf.float32),
+            "top_k": tf.constant(int(pick(top_k, "top_k", 40)), tf.int32),
+            "top_p": tf.constant(float(pick(top_p, "top_p", 1.0)), tf.float32),
+            "seed": tf.constant(int(pick(seed, "seed", 0)), tf.int32),
+        }
+        self.stop = stop
+        self.steps = []
+        self.text = ""
+        self.reason = None  # "length", "stop" or "context" once finished
+        self._state = None
+
+    @property
+    def finished(self):
+        return self.reason is not None
+
+    def start(self):
+        out = self.model.signatures["prefill"](
+            prompt=tf.constant([self.prompt]), max_new_tokens=tf.constant(self.max_new_tokens)
+        )
+        self._state = (out["cache"], out["token_ids"], out["index"])
+        if self.max_new_tokens <= 0:
+            self.reason = "length"
+
+    def step(self):
+        cache, token_ids, index = self._state
+        out = self.model.signatures["decode_step"](
+            cache=cache, token_ids=token_ids, index=index, **self.settings
+        )
+        self._state = (out["cache"], out["token_ids"], out["index"])
+        token_id = int(out["token_ids"][0, 0])
+        step = Step(
+            token_id,
+            self.model.token_texts[token_id],
+            [(t.decode("utf-8", errors="replace"), float(p)) for t, p in
+             zip(out["top_tokens"].numpy()[0], out["top_probabilities"].numpy()[0])],
+        )
+        self.steps.append(step)
+        self.text += step.text
+        if self.stop and self.text.endswith(self.stop):
+            self.reason = "stop"
+        elif len(self.steps) >= self.max_new_tokens:
+            self.reason = "length"
+        elif int(out["index"]) >= self.model.context - 1:
+            self.reason = "context"
+        return step
+
+    @property
+    def reply(self):
+        """The text so far, without the stop string and surrounding blank space."""
+        text = self.text[: -len(self.stop)] if self.reason == "stop" else self.text
+        return text.strip("\n")
+
+    def run(self):
+        """All the steps at once; returns self."""
+        if self._state is None:
+            self.start()
+        while not self.finished:
+            self.step()
+        return self
+
+
+def translate(model, texts):
+    out = model.signatures["translate"](text=tf.constant(texts, tf.string))
+    return [t.decode("utf-8") for t in out["translation"].numpy()]
+
+
+# -- TensorFlow Serving's REST format ----------------------------------------------
+
+
+def _strings(value, path):
+    """Nested lists of JSON strings or {"b64": ...} -> nested lists of bytes."""
+    if isinstance(value, list):
+        return [_strings(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except ValueError:
+            raise RequestError(f"{path}: invalid base64 in {{'b64': ...}}") from None
+    raise RequestError(f"{path}: expected a string (or {{'b64': ...}}), got {type(value).__name__}")
+
+
+def _numbers(value, path, integer):
+    """Nested lists of JSON numbers, checked: no bools, no strings, ints for int inputs."""
+    if isinstance(value, list):
+        return [_numbers(v, f"{path}[{i}]", integer) for i, v in enumerate(value)]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{path}: expected a number, got {type(value).__name__}")
+    if integer and not isinstance(value, int):
+        raise RequestError(f"{path}: expected an integer, got {value!r}")
+    return value
+
+
+def to_tensor(value, spec, name):
+    """One JSON input -> a tensor of the signature's dtype, shape-checked."""
+    if spec.dtype == tf.string:
+        array = np.array(_strings(value, name), dtype=object)
+    else:
+        numbers = _numbers(value, name, spec.dtype.is_integer)
+        try:
+            array = np.array(numbers, dtype=spec.dtype.as_numpy_dtype)
+        except (ValueError, OverflowError) as error:
+            raise RequestError(f"{name}: {error} (is the list ragged?)") from None
+    if array.dtype == object and array.shape and any(isinstance(v, list) for v in array.flat):
+        raise RequestError(f"{name}: ragged lists are not tensors")
+    if not spec.shape.is_compatible_with(array.shape):
+        raise RequestError(
+            f"{name}: shape {list(array.shape)} does not fit the signature's "
+            f"{spec.shape.as_list()} (None: any size)"
+        )
+    return tf.constant(array, dtype=spec.dtype)
+
+
+def _jsonable(value, name):
+    """A numpy output -> JSON lists; strings as text, or {"b64": ...} (names ending _bytes,
+    or bytes that are not UTF-8), as TensorFlow Serving writes them."""
+    def text(b):
+        if not name.endswith("_bytes"):
+            try:
+                return b.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        return {"b64": base64.b64encode(b).decode("ascii")}
+
+    if isinstance(value, bytes):
+        return text(value)
+    if value.dtype == object:
+        return np.vectorize(text, otypes=[object])(value).tolist() if value.size else value.tolist()
+    return value.tolist()
+
+
+def predict_request(model, body, check_input=None):
+    """Answers a TensorFlow Serving `:predict` body: `(signature, response)`.
+
+    Row format `{"instances": [...]}` -> `{"predictions": [...]}`; columnar
+    `{"inputs": ...}` -> `{"outputs": ...}`; `signature_name` picks the
+    signature (default `serving_default`). Inputs that a request leaves out
+    take the model's defaults (`demo.json`) when it has one for that name.
+    Scalar inputs (`max_new_tokens`, ...) are not batched: in the row format
+    each instance may repeat the same value. `check_input(name, tensor)` may
+    raise `RequestError` (the server's limits).
+    """
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object")
+    unknown = set(body) - {"signature_name", "instances", "inputs"}
+    if unknown:
+        raise RequestError(f"Unknown field(s) {sorted(unknown)}: expected signature_name, "
+                           "and instances or inputs")
+    signature = body.get("signature_name", "serving_default")
+    if not isinstance(signature, str) or signature not in model.signatures:
+        raise RequestError(
+            f"Serving signature name: {signature!r} not found in signature def; the model "
+            f"has {', '.join(sorted(model.signatures))}"
+        )
+    if ("instances" in body) == ("inputs" in body):
+        raise RequestError('Provide exactly one of "instances" (row format) or "inputs" '
+                           "(columnar format)")
+    specs = model.input_specs(signature)
+    rows = "instances" in body
+    if rows:
+        named = _row_inputs(body["instances"], specs)
+    else:
+        named = _columnar_inputs(body["inputs"], specs)
+    inputs = {}
+    for name, spec in specs.items():
+        if name not in named:
+            if spec.shape.rank == 0 and name in model.defaults:
+                named[name] = model.defaults[name]
+            else:
+                raise RequestError(f"Missing input {name!r} of signature {signature!r}")
+        inputs[name] = to_tensor(named[name], spec, name)
+        if check_input is not None:
+            check_input(name, inputs[name])
+    outputs = {k: v.numpy() for k, v in model.signatures[signature](**inputs).items()}
+    if not rows:
+        if len(outputs) == 1:
+            (name, value), = outputs.items()
+            return signature, {"outputs": _jsonable(value, name)}
+        return signature, {"outputs": {k: _jsonable(v, k) for k, v in outputs.items()}}
+    count = len(body["instances"])
+    predictions = []
+    for i in range(count):
+        # A scalar output (prefill's `index`) belongs to every instance.
+        row = {k: _jsonable(v[i] if v.ndim else v, k) for k, v in outputs.items()}
+        predictions.append(next(iter(row.values())) if len(row) == 1 else row)
+    return signature, {"predictions": predictions}
+
+
+def _row_inputs(instances, specs):
+    if not isinstance(instances, list) or not instances:
+        raise RequestError('"instances" must be a non-empty list')
+    named_form = [isinstance(i, dict) and set(i) != {"b64"} for i in instances]
+    if not all(named_form):
+        if any(named_form):
+            raise RequestError("Instances must be all objects {input: value} or all values")
+        if len(_batched(specs)) != 1:
+            raise RequestError("Bare instances need a signature with one batched input; "
+                               'name the inputs: [{"input": value, ...}, ...]')
+        return {_batched(specs)[0]: instances}
+    named = {}
+    names = set().union(*instances)
+    for name in names:
+        if name not in specs:
+            raise RequestError(f"Unknown input {name!r}; the signature takes {sorted(specs)}")
+        if specs[name].shape.rank == 0:
+            values = [i[name] for i in instances if name in i]
+            if any(v != values[0] for v in values):
+                raise RequestError(f"{name!r} is a scalar input: every instance must give the "
+                                   "same value (or leave it out)")
+            named[name] = values[0]
+        else:
+            if any(name not in i for i in instances):
+                raise RequestError(f"Every instance must give {name!r}")
+            named[name] = [i[name] for i in instances]
+    return named
+
+
+def _columnar_inputs(inputs, specs):
+    if isinstance(inputs, dict) and not (set(inputs) == {"b64"}):
+        for name in inputs:
+            if name not in specs:
+                raise RequestError(f"Unknown input {name!r}; the signature takes {sorted(specs)}")
+        return dict(inputs)
+    if len(_batched(specs)) != 1:
+        raise RequestError('A bare "inputs" value needs a signature with one batched input; '
+                           'name them: {"inputs": {"input": value, ...}}')
+    return {_batched(specs)[0]: inputs}
+
+
+def _batched(specs):
+    """The inputs with a batch dimension (not scalars), in name order."""
+    return sorted(n for n, s in specs.items() if s.shape.rank)
+
+
+_DTYPE_NAMES = {tf.string: "DT_STRING", tf.int32: "DT_INT32", tf.int64: "DT_INT64",
+                tf.float32: "DT_FLOAT", tf.float64: "DT_DOUBLE", tf.bool: "DT_BOOL"}
+
+
+def _tensor_info(spec, name):
+    info = {"dtype": _DTYPE_NAMES.get(spec.dtype, spec.dtype.name), "name": name}
+    if spec.shape.rank is None:
+        info["tensor_shape"] = {"unknown_rank": True}
+    else:
+        info["tensor_shape"] = {"dim": [{"size": str(-1 if d is None else d), "name": ""}
+                                        for d in spec.shape.as_list()], "unknown_rank": False}
+    return info
+
+
+def metadata(model):
+    """`GET /v1/models/<name>/metadata`, in TensorFlow Serving's layout."""
+    signature_def = {}
+    for name in sorted(model.signatures):
+        signature_def[name] = {
+            "inputs": {n: _tensor_info(s, n) for n, s in model.input_specs(name).items()},
+            "outputs": {n: _tensor_info(s, n) for n, s in model.output_specs(name).items()},
+            "method_name": "tensorflow/serving/predict",
+        }
+    return {
+        "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
+        "metadata": {"signature_def": {"signature_def": signature_def}},
+    }
+
+
+def status(model):
+    """`GET /v1/models/<name>`, in TensorFlow Serving's layout."""
+    return {"model_version_status": [{
+        "version": str(model.version), "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }]}
