@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 NOTEBOOKS = ROOT / "notebooks"
 # Tutorials written by other hands whose notebooks may not be built yet.
-PENDING = {"07_generation", "09_export_and_serving"}
+PENDING = set()
 KERNEL = "keras-attn-test"
 
 
