@@ -17,11 +17,11 @@ install: $(STAMP)
 
 # The whole suite, slow tests included.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal --durations=15
+	$(PY) -m pytest -n 2 --durations=15
 
 # Skips the tests marked slow.
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal -m "not slow"
+	$(PY) -m pytest -n 2 -m "not slow"
 
 # Serves the committed saved_models/: the chat page at http://127.0.0.1:8000.
 demo: $(STAMP)

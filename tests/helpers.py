@@ -235,3 +235,15 @@ def assert_fit_trains(model, x, y, epochs=20, batch_size=32):
         assert np.all(np.isfinite(np.array(w))), w.path
         assert not np.array_equal(old, np.array(w)), f"{w.path} did not train"
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def sharpen(model, seed=0, scale=0.5):
+    """Gives `model` large random kernels and embeddings (norms keep their ones
+    and zeros), so its logits have clear winners and float round-off can't
+    flip a greedy choice between two ways of decoding. Returns `model`."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([
+        rng.normal(size=w.shape).astype("float32") * scale if w.ndim > 1 else w
+        for w in model.get_weights()
+    ])
+    return model

@@ -15,6 +15,7 @@ from keras_attn.models import GPTConfig
 from keras_attn.models import build_gpt
 from keras_attn.text import ByteTokenizer
 from keras_attn.text import CharacterTokenizer
+from tests.helpers import sharpen
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nJULIET:\nAy me!\n"
 CONTEXT = 32
@@ -25,13 +26,7 @@ def sharp_gpt(vocabulary_size, seed=0):
     config = GPTConfig.preset(
         "baby", vocabulary_size=vocabulary_size, max_sequence_length=CONTEXT, num_layers=2
     )
-    model = build_gpt(config)
-    rng = np.random.default_rng(seed)
-    model.set_weights([
-        rng.normal(size=w.shape).astype("float32") * 0.5 if w.ndim > 1 else w
-        for w in model.get_weights()
-    ])
-    return model
+    return sharpen(build_gpt(config), seed)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from keras_attn.models import TransformerConfig
 from keras_attn.models import build_transformer
 from keras_attn.text import CharacterTokenizer
 from keras_attn.text import ReversibleWordPieceTokenizer
+from tests.helpers import sharpen
 
 SOURCES = ["one hundred", "twenty-two", "seven thousand three"]
 TARGETS = ["cent", "vingt-deux", "sept mille trois"]
@@ -26,13 +27,7 @@ def sharp_translator(source_vocabulary, target_vocabulary, seed=0):
         decoder_vocabulary_size=target_vocabulary, max_sequence_length=24, num_layers=2,
         position_encoding="learned",
     )
-    model = build_transformer(config)
-    rng = np.random.default_rng(seed)
-    model.set_weights([
-        rng.normal(size=w.shape).astype("float32") * 0.5 if w.ndim > 1 else w
-        for w in model.get_weights()
-    ])
-    return model
+    return sharpen(build_transformer(config), seed)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import pytest
 from keras_attn.generation import GPTGenerator
 from keras_attn.models import GPTConfig
 from keras_attn.models import build_gpt
+from tests.helpers import sharpen
 
 CONFIG = GPTConfig.preset("baby", vocabulary_size=40, max_sequence_length=32, num_layers=2)
 PROMPTS = [[5, 6, 7], [8], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]
@@ -16,14 +17,7 @@ PROMPTS = [[5, 6, 7], [8], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]
 def sharp_gpt(config=CONFIG, seed=0):
     """A GPT with large random weights: its logits have clear winners, so
     float round-off can't flip a greedy choice."""
-    model = build_gpt(config)
-    rng = np.random.default_rng(seed)
-    # Kernels and embeddings only: the norms keep their ones and zeros.
-    model.set_weights([
-        rng.normal(size=w.shape).astype("float32") * 0.5 if w.ndim > 1 else w
-        for w in model.get_weights()
-    ])
-    return model
+    return sharpen(build_gpt(config), seed)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from keras_attn.generation import TranslatorGenerator
 from keras_attn.generation import greedy_translate
 from keras_attn.models import TransformerConfig
 from keras_attn.models import build_transformer
+from tests.helpers import sharpen
 
 CONFIG = TransformerConfig.preset(
     "tiny", vocabulary_size=30, max_sequence_length=16, num_layers=2, dropout=0.0
@@ -19,13 +20,7 @@ SOURCE = np.array([[5, 6, 7, 8, 0, 0], [9, 0, 0, 0, 0, 0], [3, 4, 5, 6, 7, 8]], 
 
 def sharp_translator(config=CONFIG, seed=0):
     """Large random kernels and embeddings: clear argmax winners."""
-    model = build_transformer(config)
-    rng = np.random.default_rng(seed)
-    model.set_weights([
-        rng.normal(size=w.shape).astype("float32") * 0.5 if w.ndim > 1 else w
-        for w in model.get_weights()
-    ])
-    return model
+    return sharpen(build_transformer(config), seed)
 
 
 @pytest.mark.parametrize(
