@@ -48,6 +48,7 @@ from keras_attn.generation.sampling import check_temperature
 from keras_attn.generation.sampling import check_top_p
 from keras_attn.generation.sampling import filter_logits
 from keras_attn.generation.sampling import sample_next_token
+from keras_attn.models.config_checks import check_positive_int
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INT = tf.TensorSpec([], tf.int32)
@@ -281,8 +282,7 @@ def export_generator(
     (TensorShape([2, 5]), tf.string)
     """
     for name, value in (("max_new_tokens", max_new_tokens), ("num_candidates", num_candidates)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        check_positive_int(name, value)
     if not 0.0 < float(top_p) <= 1.0:
         raise ValueError(f"`top_p` must be in (0, 1]. Received: top_p={top_p!r}")
     endpoints = _GeneratorEndpoints(

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from keras_attn.export.generator import write_archive
 from keras_attn.generation.translator_generator import TranslatorGenerator
+from keras_attn.models.config_checks import check_positive_int
 
 
 class _TranslatorEndpoints:
@@ -137,8 +138,7 @@ def export_translator(model, tokenizers, path, *, max_length=None, max_source_le
     max_source_length = max_source_length or encoder_context or 256
     for name, value in (("max_length", max_length), ("max_source_length", max_source_length),
                         ("num_beams", num_beams)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        check_positive_int(name, value)
     if decoder_context and max_length + 1 > decoder_context:
         raise ValueError(
             f"`max_length` + 1 must be at most the decoder's context ({decoder_context}). "

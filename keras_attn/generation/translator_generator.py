@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from keras_attn.generation.decoding import beam_search
 from keras_attn.generation.decoding import decode
+from keras_attn.models.config_checks import check_positive_int
 
 
 class TranslatorGenerator:
@@ -180,8 +181,7 @@ class TranslatorGenerator:
         """
         for name, value in (("max_length", max_length), ("num_beams", num_beams),
                             ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+            check_positive_int(name, value)
         context = getattr(self.decoder_embedding, "sequence_length", None)
         if context is not None and max_length + 1 > context:
             raise ValueError(
