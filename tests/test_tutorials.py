@@ -1,18 +1,14 @@
-"""The tutorials run, their links resolve, and every seed concept has a section.
+"""The tutorials' links resolve, and every seed concept has a section and a cell.
 
-Each tutorial's ```python blocks run in order, in one namespace, in a fresh
-Python process (tutorial 10 must configure devices before TensorFlow starts),
-from an empty directory, with `KERAS_ATTN_FAST=1`, which the tutorials read to
-train for a few steps only.
+The tutorials' code runs in tests/test_notebooks.py, once: each notebook is
+checked to be exactly its tutorial's ```python blocks (plus a setup cell),
+then executed top to bottom in a fresh kernel, and the figures the tutorial
+saves are checked there. Running the blocks a second time outside Jupyter
+would only repeat that (it cost about 5 minutes of the suite's CPU time).
 """
 
-import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -24,16 +20,6 @@ PENDING = set()
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-
-# Runs the blocks of one tutorial; each is compiled with its Markdown line
-# numbers, so a traceback points into the .md file.
-RUNNER = """
-import json, sys
-path, blocks = json.load(open(sys.argv[1]))
-namespace = {"__name__": "__main__"}
-for line, source in blocks:
-    exec(compile("\\n" * line + source, path, "exec"), namespace)
-"""
 
 
 def tutorial_paths():
@@ -48,41 +34,6 @@ def python_blocks(path):
         for match in FENCE.finditer(text)
         if match.group(1) == "python"
     ]
-
-
-def run_tutorial(path, cwd, fast=True, timeout=900):
-    """Runs the tutorial's blocks in a fresh interpreter; returns (seconds, output)."""
-    blocks_file = cwd / "blocks.json"
-    blocks_file.write_text(json.dumps([str(path.relative_to(ROOT)), python_blocks(path)]))
-    env = dict(os.environ, KERAS_ATTN_FAST="1" if fast else "0", MPLBACKEND="Agg",
-               TF_CPP_MIN_LOG_LEVEL="2")
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", RUNNER, str(blocks_file)], cwd=cwd,
-                            env=env, capture_output=True, text=True, timeout=timeout)
-    seconds = time.perf_counter() - start
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{path.name} failed after {seconds:.0f} s:\n{output[-6000:]}"
-    return seconds, output
-
-
-def trains(path):
-    """Whether a tutorial trains a model (it reads the fast switch): a slow test."""
-    return "KERAS_ATTN_FAST" in path.read_text(encoding="utf-8")
-
-
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if trains(p) else [])
-     for p in tutorial_paths()],
-)
-def test_tutorial_runs(path, tmp_path):
-    blocks = python_blocks(path)
-    assert blocks, f"{path.name} has no ```python block"
-    run_tutorial(path, tmp_path)
-    # Each figure it saves is written, under images/ of the working directory.
-    saved = re.findall(r"savefig\(\"(images/[^\"]+)\"\)", "".join(source for _, source in blocks))
-    missing = [name for name in saved if not (tmp_path / name).is_file()]
-    assert not missing, f"{path.name} did not write {missing}"
 
 
 # --- Links, and the concept table of tutorials/README.md ---------------------
