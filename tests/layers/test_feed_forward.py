@@ -3,7 +3,11 @@ import math
 import numpy as np
 import pytest
 
+import keras
+import tensorflow as tf
+
 from keras_attn.layers import FeedForward
+from keras_attn.layers.feed_forward import gelu
 from tests.helpers import random_normal
 from tests.helpers import run_layer_test
 
@@ -41,6 +45,26 @@ def test_matches_numpy(activation):
     layer(x)
     w1, b1, w2, b2 = layer.get_weights()
     expected = ACTIVATIONS[activation](x @ w1 + b1) @ w2 + b2
+    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+
+
+def test_gelu_and_its_gradient_match_the_formula():
+    x = tf.constant(np.linspace(-8, 8, 1001), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, reference = gelu(x), keras.activations.gelu(x, approximate=False)
+    np.testing.assert_allclose(ours, ACTIVATIONS["gelu"](x.numpy()), atol=1e-6)
+    np.testing.assert_allclose(ours, reference, atol=1e-6)
+    # d/dx x Φ(x) = Φ(x) + x φ(x), against TensorFlow's derivative of the erf formula.
+    np.testing.assert_allclose(tape.gradient(ours, x), tape.gradient(reference, x), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(7, 8), (2, 3, 5, 8)])
+def test_any_leading_axes(shape):
+    layer = FeedForward(16, activation="gelu", output_dim=3)
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    w1, b1, w2, b2 = (layer(x), layer.get_weights())[1]
+    expected = ACTIVATIONS["gelu"](x @ w1 + b1) @ w2 + b2
     np.testing.assert_allclose(layer(x), expected, atol=1e-5)
 
 
