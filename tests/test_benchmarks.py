@@ -92,3 +92,30 @@ def test_quick_attention_benchmark_runs(tmp_path):
     for r in rows:
         assert r["ours"] > 0 and r["peer"] > 0 and r["ratio"] > 0
         assert r["met"] in (None, True, False)
+
+
+def test_profile_summary_splits_forward_backward_and_matmuls(tmp_path):
+    import tensorflow as tf
+
+    from benchmarks.profile_gpt import summarize
+
+    w = tf.Variable(tf.ones((64, 64)))
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.nn.relu(tf.matmul(x, w)))
+        return tape.gradient(loss, w)
+
+    x = tf.ones((32, 64))
+    step(x)
+    tf.profiler.experimental.start(str(tmp_path))
+    for _ in range(2):
+        step(x)
+    tf.profiler.experimental.stop()
+    summary = summarize(tmp_path, steps=2)
+    assert summary["by_part"]["forward, matmul"] > 0
+    assert summary["by_part"]["backward, matmul"] > 0
+    assert summary["by_type"]["Relu"] > 0 or summary["by_type"]["_MklRelu"] > 0
+    with pytest.raises(FileNotFoundError, match="no \\*.xplane.pb"):
+        summarize(tmp_path / "empty", steps=1)
