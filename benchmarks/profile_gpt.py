@@ -68,7 +68,7 @@ def summarize(logdir, steps):
                 part = "backward" if "gradient_tape" in scope else "forward"
             kind = "matmul" if MATMUL.search(op_type) else "other"
             by_part[f"{part}, {kind}"] += ms / steps
-        elif "Eigen" in thread and not name.startswith(("ThunkExecutor", "Slinky")):
+        elif "Eigen" in thread and not name.startswith(("ThunkExecutor", "Slinky", "Threadpool")):
             xla[re.sub(r"[.\d]+$", "", name)] += ms / steps
     return {"by_type": by_type, "by_part": by_part, "xla": xla}
 
