@@ -247,3 +247,20 @@ def sharpen(model, seed=0, scale=0.5):
         for w in model.get_weights()
     ])
     return model
+
+
+def summary_values(pattern):
+    """`[(step, value)]` of every TensorBoard summary value in the event files matching `pattern`.
+
+    `pattern` is a directory (its `events.out.tfevents.*` files) or a glob of event files.
+    """
+    import tensorflow as tf
+
+    if "events.out.tfevents" not in str(pattern):
+        pattern = f"{pattern}/events.out.tfevents.*"
+    return [
+        (event.step, value)
+        for path in sorted(tf.io.gfile.glob(str(pattern)))
+        for event in tf.compat.v1.train.summary_iterator(path)
+        for value in event.summary.value
+    ]

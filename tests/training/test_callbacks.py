@@ -14,6 +14,7 @@ from keras_attn.training import TextSamples
 from keras_attn.training import gpt_sampler
 from keras_attn.training import standard_callbacks
 from keras_attn.training import warmup_cosine_decay
+from tests.helpers import summary_values
 
 VOCAB, T = 12, 8
 TINY = GPTConfig(vocabulary_size=VOCAB, max_sequence_length=T, num_layers=1, num_heads=2,
@@ -33,21 +34,13 @@ def compiled_gpt(seed=0):
 
 def text_summaries(log_dir):
     """`[(step, tag, text)]` from the event files in `log_dir`."""
-    found = []
-    for path in sorted(tf.io.gfile.glob(f"{log_dir}/events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == "text":
-                    found.append((event.step, value.tag, value.tensor.string_val[0].decode()))
-    return found
+    return [(step, value.tag, value.tensor.string_val[0].decode())
+            for step, value in summary_values(log_dir)
+            if value.metadata.plugin_data.plugin_name == "text"]
 
 
 def scalar_tags(log_dir):
-    tags = set()
-    for path in tf.io.gfile.glob(f"{log_dir}/events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
+    return {value.tag for _, value in summary_values(log_dir)}
 
 
 def test_text_samples_are_written_as_tensorboard_text(tmp_path):

@@ -21,6 +21,7 @@ from keras_attn.training import warmup_cosine_decay
 from tests.training.helpers import GPT
 from tests.training.helpers import LABELS
 from tests.training.helpers import TRANSLATOR
+from tests.helpers import summary_values
 from tests.training.helpers import translator_batch
 
 CORPUS = np.random.default_rng(0).integers(1, GPT.vocabulary_size, size=500).astype("int32")
@@ -148,10 +149,8 @@ def test_out_dir_holds_checkpoints_and_tensorboard_logs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.keras"]
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
         "samples", "train", "validation"]
-    tags = set()
-    for path in tf.io.gfile.glob(str(tmp_path / "logs" / "*" / "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(value.tag for value in event.summary.value)
+    events = tmp_path / "logs" / "*" / "events.out.tfevents.*"
+    tags = {value.tag for _, value in summary_values(events)}
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "sample"} <= tags
     restored = keras.saving.load_model(tmp_path / "checkpoints" / "last.keras")
     assert_same_weights(restored, model, atol=0)

@@ -4,13 +4,13 @@ import keras
 import matplotlib.image
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_attn.viz.callbacks
 from keras_attn.models import TransformerConfig
 from keras_attn.models import build_transformer
 from keras_attn.viz import AttentionMapsCallback
 from keras_attn.viz import plot_attention_heads
+from tests.helpers import summary_values
 
 SOURCE = np.array([[5, 6, 7, 0], [8, 9, 10, 11]], "int32")  # (B, S)
 TARGET = np.array([[1, 3, 4, 0, 0], [1, 5, 6, 7, 8]], "int32")  # (B, T)
@@ -44,14 +44,12 @@ def run_callback(callback, model, epochs):
 def image_summaries(log_dir):
     """`[(step, tag, image)]` from the event files, each image decoded from its PNG."""
     found = []
-    for path in sorted(tf.io.gfile.glob(f"{log_dir}/events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == "images":
-                    width, height, png = value.tensor.string_val  # the images plugin's layout
-                    image = matplotlib.image.imread(io.BytesIO(png), format="png")
-                    assert image.shape[:2] == (int(height), int(width))
-                    found.append((event.step, value.tag, image))
+    for step, value in summary_values(log_dir):
+        if value.metadata.plugin_data.plugin_name == "images":
+            width, height, png = value.tensor.string_val  # the images plugin's layout
+            image = matplotlib.image.imread(io.BytesIO(png), format="png")
+            assert image.shape[:2] == (int(height), int(width))
+            found.append((step, value.tag, image))
     return found
 
 
