@@ -24,12 +24,7 @@ SHAPE = "6/384"
 
 
 def _build(policy, weights=None):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        model = gpt_training.ours(SHAPE)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    model = gpt_training.build(SHAPE, dtype_policy=policy)
     if weights is not None:
         model.set_weights(weights)
     return gpt_training.compile_model(model)

@@ -91,6 +91,16 @@ def keras_nlp(shape):
     return keras.Model(token_ids, logits, name="keras_nlp_gpt2")
 
 
+def build(shape, model="ours", dtype_policy="float32"):
+    """`ours(shape)` or `keras_nlp(shape)` (`model="keras-nlp"`), built under `dtype_policy`."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return ours(shape) if model == "ours" else keras_nlp(shape)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def compile_model(model, **flags):
     model.compile(
         optimizer=AdamW(learning_rate=1e-3),

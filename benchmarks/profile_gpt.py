@@ -25,9 +25,7 @@ import collections
 import glob
 import re
 import tempfile
-import time
 
-import keras
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -76,19 +74,11 @@ def summarize(logdir, steps):
 def profile(shape, model_name="ours", jit_compile=False, steps=4, logdir=None,
             dtype_policy="float32"):
     """Traces `steps` fit steps after a warm-up; returns (s/step, summary, logdir)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy)
-    try:
-        build = gpt_training.ours if model_name == "ours" else gpt_training.keras_nlp
-        model = build(shape)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    model = gpt_training.build(shape, model_name, dtype_policy)
     gpt_training.compile_model(model, jit_compile=jit_compile)
     data = gpt_training.dataset(shape)
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # compiles
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
-    seconds = (time.perf_counter() - start) / steps
+    gpt_training.warm_up(model, data, 2)  # compiles
+    seconds = gpt_training.warm_up(model, data, steps) / steps
     logdir = logdir or tempfile.mkdtemp(prefix="profile_gpt_")
     tf.profiler.experimental.start(logdir)
     try:
