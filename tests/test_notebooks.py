@@ -8,9 +8,7 @@ must configure devices before TensorFlow starts), from an empty directory,
 with `KERAS_ATTN_FAST=1`: the training cells take a few steps only.
 """
 
-import importlib.util
 import json
-import pathlib
 import re
 import sys
 import time
@@ -21,28 +19,15 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
+from tests.test_tutorials import NOTEBOOKS
+from tests.test_tutorials import TUTORIALS
+from tests.test_tutorials import build_notebooks
 from tests.test_tutorials import python_blocks
+from tests.test_tutorials import tutorial_paths
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TUTORIALS = ROOT / "tutorials"
-NOTEBOOKS = ROOT / "notebooks"
 # Tutorials written by other hands whose notebooks may not be built yet.
 PENDING = set()
 KERNEL = "keras-attn-test"
-
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_notebooks = _builder()
-
-
-def tutorial_paths():
-    return sorted(TUTORIALS.glob("[0-9][0-9]_*.md"))
 
 
 def notebook_paths():

@@ -7,6 +7,7 @@ saves are checked there. Running the blocks a second time outside Jupyter
 would only repeat that (it cost about 5 minutes of the suite's CPU time).
 """
 
+import importlib.util
 import pathlib
 import re
 
@@ -20,6 +21,17 @@ PENDING = set()
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _builder():
+    """notebooks/build_notebooks.py, a script rather than a package module."""
+    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_notebooks = _builder()
 
 
 def tutorial_paths():
@@ -54,14 +66,10 @@ SEED_CONCEPTS = [  # the starting document's concepts, in tutorials/README.md's 
 NOTEBOOK_CELL = re.compile(r"\]\(\.\./notebooks/([\w-]+\.ipynb)\) cell `([\w-]+)`")
 
 
-def slug(heading):
-    """GitHub's anchor for a heading."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
 def anchors(path):
     text = FENCE.sub("", path.read_text(encoding="utf-8"))  # no headings inside code
-    return {slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.*)$", text, re.MULTILINE)}
+    headings = re.finditer(r"^#{1,6}\s+(.*)$", text, re.MULTILINE)
+    return {build_notebooks.slug(m.group(1)) for m in headings}
 
 
 def check_link(source, target):
