@@ -354,13 +354,16 @@ class MultiHeadAttention(keras.layers.Layer):
                 if key_padding_mask is None
                 else ops.logical_and(ops.cast(key_mask, "bool"), ops.cast(value_mask, "bool"))
             )
+        # Without a cache, the causal mask goes to the attention as `is_causal`,
+        # which skips the key blocks a query block can't see.
+        is_causal = use_causal_mask and cache_update_index is None
         mask = merge_masks(
             query_length=_length(query),
             key_length=_length(key),
             query_mask=query_mask,
             key_mask=key_padding_mask,
             attention_mask=attention_mask,
-            use_causal_mask=use_causal_mask,
+            use_causal_mask=use_causal_mask and not is_causal,
             start_index=start_index,
         )
 
@@ -380,6 +383,7 @@ class MultiHeadAttention(keras.layers.Layer):
             seed=self.seed_generator,
             training=training,
             return_attention_weights=return_attention_scores,
+            is_causal=is_causal,
         )
         outputs, scores = attention if return_attention_scores else (attention, None)
         outputs = ops.transpose(outputs, (0, 2, 1, 3))  # (B, T, H, Dv)

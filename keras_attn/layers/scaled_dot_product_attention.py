@@ -3,7 +3,10 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
+
+from keras_attn.layers.masking import causal_mask
 
 # Added to the scores of masked keys. The softmax runs in float32, where this
 # is safe; it would overflow to -inf in float16.
@@ -37,6 +40,7 @@ def scaled_dot_product_attention(
     seed=None,
     training=False,
     return_attention_weights=False,
+    is_causal=False,
 ):
     """Computes `Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V`.
 
@@ -49,9 +53,19 @@ def scaled_dot_product_attention(
     head `(B, T, d_k)` as well as for many `(B, num_heads, T, d_k)`.
 
     Masking: `mask` is boolean, `True` means "may attend", and it must be
-    broadcastable to the scores `(..., T, S)`. A query whose keys are all
-    masked gets zero weights and a zero output (never NaN). The softmax runs
-    in float32 whatever the input dtype, so float16 inputs are safe.
+    broadcastable to the scores `(..., T, S)`. `is_causal=True` adds the
+    causal mask (query `t` may attend keys `s <= t`), combined with `mask` by
+    AND. A query whose keys are all masked gets zero weights and a zero
+    output (never NaN). The softmax runs in float32 whatever the input
+    dtype, so float16 inputs are safe.
+
+    Speed: without dropout and without `return_attention_weights`, the
+    same formula runs with a hand-written backward pass (`_fused_attention`),
+    and a causal mask given as `is_causal=True` alone is computed by blocks
+    of 64 queries, skipping the key blocks they can't see. Both give the
+    same numbers as the formula above (tests) and make causal self-attention
+    about 1.4x faster to train on a CPU (`python -m benchmarks --only
+    attention`).
 
     Args:
         query: `(..., T, d_k)` tensor.
@@ -65,6 +79,7 @@ def scaled_dot_product_attention(
         training: whether dropout is active.
         return_attention_weights: also return the weights `(..., T, S)`
             (before dropout).
+        is_causal: whether query `t` may attend keys `0 ... t` only.
 
     Returns:
         The output `(..., T, d_v)`, or `(output, weights)` when
@@ -82,6 +97,9 @@ def scaled_dot_product_attention(
     ((2, 4, 3), (2, 4, 6))
     >>> np.allclose(np.asarray(weights).sum(-1), 1.0)
     True
+    >>> causal = scaled_dot_product_attention(q, k, v, is_causal=True)
+    >>> np.allclose(causal[:, 0], v[:, 0])   # the first query sees the first key only
+    True
 
     References:
         Vaswani et al., "Attention Is All You Need", 2017, equation (1).
@@ -96,28 +114,36 @@ def scaled_dot_product_attention(
     d_k = query.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d_k)
-
-    # Scale Q before the product (not after) so float16 Q Kᵀ can't overflow.
-    # The einsum lets the backend read K as it is, without a transpose op.
-    scores = ops.einsum("...td,...sd->...ts", query * ops.cast(scale, query.dtype), key)
-    scores = ops.cast(scores, "float32")  # (..., T, S)
+    scores_shape = tuple(query.shape[:-1]) + (key.shape[-2],)  # (..., T, S)
     if mask is not None:
         mask = ops.convert_to_tensor(mask)
-        _check_mask(mask, scores.shape)
+        _check_mask(mask, scores_shape)
         mask = ops.cast(mask, "bool")
-        # Added rather than selected: the bias has the mask's (broadcast) shape,
-        # and the gradient passes through an addition without another pass
-        # over the scores. Masked keys get a weight of exactly 0.
-        scores = scores + ops.where(
-            mask, ops.cast(0.0, scores.dtype), ops.cast(_MASKED_SCORE, scores.dtype)
-        )
-    weights = ops.softmax(scores, axis=-1)
-    weights = ops.cast(weights, value.dtype)
+    # The formula, differentiated by the backend, gives the weights and takes
+    # dropout; otherwise the fused attention runs, by causal blocks if it can.
+    fused = not (return_attention_weights or (training and dropout_rate > 0.0))
+    length, key_length = query.shape[-2], key.shape[-2]
+    blocks = fused and is_causal and mask is None and isinstance(length, int)
+    blocks = blocks and length == key_length
+    if is_causal and not blocks:
+        causal = causal_mask(_length(query), _length(key))[0]  # (T, S)
+        mask = causal if mask is None else ops.logical_and(mask, causal)
 
-    dropped = weights
-    if training and dropout_rate > 0.0:
-        dropped = keras.random.dropout(weights, dropout_rate, seed=seed)
-    output = ops.matmul(dropped, value)  # (..., T, d_v)
+    # Scale Q before the product (not after) so float16 Q Kᵀ can't overflow.
+    query = query * ops.cast(scale, query.dtype)
+    # Added rather than selected: the bias has the mask's (broadcast) shape,
+    # and the gradient passes through an addition without another pass over
+    # the scores. Masked keys get a weight of exactly 0.
+    bias = None
+    if mask is not None:
+        zero, masked = ops.cast(0.0, "float32"), ops.cast(_MASKED_SCORE, "float32")
+        bias = ops.where(mask, zero, masked)  # broadcastable to (..., T, S)
+
+    if fused:
+        spans = _causal_spans(length) if blocks else [(0, length, key_length, False)]
+        output, weights = _fused_attention(query, key, value, bias, spans), None
+    else:
+        output, weights = _attention(query, key, value, bias, dropout_rate, seed, training)
     if mask is not None:
         # A fully masked row got uniform weights; it gets none instead. Zeroing
         # the output (..., T, d_v) is cheaper than zeroing the weights.
@@ -128,3 +154,118 @@ def scaled_dot_product_attention(
     if return_attention_weights:
         return output, weights
     return output
+
+
+def _attention(query, key, value, bias, dropout_rate, seed, training):
+    """The formula, differentiated by the backend: `(output, weights)`.
+
+    `query` is already scaled; `bias` is None or float32 `(..., T, S)`.
+    """
+    # The einsum lets the backend read K as it is, without a transpose op.
+    scores = ops.einsum("...td,...sd->...ts", query, key)
+    scores = ops.cast(scores, "float32")  # (..., T, S)
+    if bias is not None:
+        scores = scores + bias
+    weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+    dropped = weights
+    if training and dropout_rate > 0.0:
+        dropped = keras.random.dropout(weights, dropout_rate, seed=seed)
+    return ops.matmul(dropped, value), weights  # (..., T, d_v)
+
+
+# Query rows per block of the blocked causal attention. Measured on the
+# attention benchmark (T=256): blocks of 64 ran fastest under XLA and within
+# 3% of the best in graph mode; 32 made too many small matmuls.
+_CAUSAL_BLOCK = 64
+
+
+def _causal_spans(length):
+    """`(row_start, row_end, keys, causal)` per block of queries.
+
+    Block `[r0, r1)` of a causal mask sees keys `[0, r1)` only: the keys
+    after `r1` are masked for every query of the block, so their scores are
+    never computed. Within the block, key `s` is visible to query `t` when
+    `s <= t` (the `causal` flag).
+    """
+    starts = list(range(0, length, _CAUSAL_BLOCK))
+    return [(r0, min(r0 + _CAUSAL_BLOCK, length), min(r0 + _CAUSAL_BLOCK, length), True)
+            for r0 in starts]
+
+
+def _span_bias(r0, r1, keys):
+    """The causal bias of queries `[r0, r1)` over keys `[0, keys)`: `(r1 - r0, keys)`."""
+    rows = np.arange(r0, r1)[:, None]
+    return np.where(np.arange(keys)[None, :] <= rows, 0.0, _MASKED_SCORE).astype("float32")
+
+
+def _fused_attention(query, key, value, bias, spans):
+    """`softmax(Q Kᵀ + bias) V` with a hand-written gradient, by blocks of queries.
+
+    `query` `(..., T, d_k)` is already scaled, `key` `(..., S, d_k)`,
+    `value` `(..., S, d_v)`; `bias` is None or float32, broadcastable to
+    `(..., T, S)`. Each span `(r0, r1, keys, causal)` computes the queries
+    `[r0, r1)` over the keys `[0, keys)`.
+
+    Backward pass, with `P` the weights, `O = P V` and `dO` the incoming
+    gradient (what autodiff would compute, in fewer passes over the
+    `(T, S)` tensors):
+
+    ```
+    dV = Pᵀ dO        dP = dO Vᵀ        dS = P ∘ (dP − rowsum(dO ∘ O))
+    dQ = dS K         dK = dSᵀ Q
+    ```
+
+    `rowsum(dO ∘ O)` equals the softmax's `rowsum(dP ∘ P)` and is summed
+    over `d_v` instead of `S` (FlashAttention's trick).
+    """
+    key_length = key.shape[-2]
+
+    @ops.custom_gradient
+    def attend(query, key, value):
+        outputs, weights = [], []
+        for r0, r1, keys, causal in spans:
+            # (..., r1 - r0, keys): this block's scores, in float32
+            scores = ops.einsum("...td,...sd->...ts", query[..., r0:r1, :], key[..., :keys, :])
+            scores = ops.cast(scores, "float32")
+            if causal:
+                scores = scores + _span_bias(r0, r1, keys)
+            elif bias is not None:
+                scores = scores + bias
+            p = ops.softmax(scores, axis=-1)
+            weights.append(p)
+            outputs.append(ops.matmul(ops.cast(p, value.dtype), value[..., :keys, :]))
+        output = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-2)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            d_query, d_key, d_value = [], None, None
+            for (r0, r1, keys, _), p in zip(spans, weights):
+                d_out = upstream[..., r0:r1, :]  # (..., rows, d_v)
+                dv = ops.einsum("...ts,...td->...sd", ops.cast(p, value.dtype), d_out)
+                dp = ops.einsum("...td,...sd->...ts", d_out, value[..., :keys, :])
+                rowsum = ops.sum(
+                    ops.cast(d_out, "float32") * ops.cast(output[..., r0:r1, :], "float32"),
+                    axis=-1,
+                    keepdims=True,
+                )  # (..., rows, 1)
+                ds = ops.cast(p * (ops.cast(dp, "float32") - rowsum), query.dtype)
+                d_query.append(ops.matmul(ds, key[..., :keys, :]))
+                dk = ops.einsum("...ts,...td->...sd", ds, query[..., r0:r1, :])
+                if keys != key_length:  # keys past this block got no gradient
+                    pad = [(0, 0)] * (len(dk.shape) - 2) + [(0, key_length - keys), (0, 0)]
+                    dk, dv = ops.pad(dk, pad), ops.pad(dv, pad)
+                d_key = dk if d_key is None else d_key + dk
+                d_value = dv if d_value is None else d_value + dv
+            if len(d_query) > 1:
+                return ops.concatenate(d_query, axis=-2), d_key, d_value
+            return d_query[0], d_key, d_value
+
+        return output, grad
+
+    return attend(query, key, value)
+
+
+def _length(x):
+    """Static length of axis -2 when known, else a scalar tensor."""
+    return x.shape[-2] if x.shape[-2] is not None else ops.shape(x)[-2]

@@ -164,10 +164,12 @@ class TransformerDecoderBlock(TransformerBlock):
                 use_causal_mask=use_causal_mask,
                 cache=self_attention_cache,
                 cache_update_index=self_attention_cache_update_index,
-                return_attention_scores=True,
+                return_attention_scores=return_attention_scores,
                 training=training,
             )
-            return results[0], results[1:]  # extras: (scores,) or (scores, cache)
+            # Scores only when asked: computing them needs the unfused attention.
+            results = results if isinstance(results, tuple) else (results,)
+            return results[0], results[1:]  # extras: (), (scores,), (cache,) or (scores, cache)
 
         x, extras = self._residual(
             decoder_sequence,
@@ -176,8 +178,9 @@ class TransformerDecoderBlock(TransformerBlock):
             self_attend,
             training,
         )
-        scores["self_attention"] = extras[0]
-        new_cache = extras[1] if self_attention_cache is not None else None
+        if return_attention_scores:
+            scores["self_attention"] = extras[0]
+        new_cache = extras[-1] if self_attention_cache is not None else None
 
         if self.has_cross_attention:
 
@@ -189,18 +192,22 @@ class TransformerDecoderBlock(TransformerBlock):
                     value_mask=encoder_padding_mask,
                     attention_mask=encoder_attention_mask,
                     cache=cross_attention_cache,
-                    return_attention_scores=True,
+                    return_attention_scores=return_attention_scores,
                     training=training,
                 )
-                return results[0], (results[1],)  # (outputs, scores[, cache])
+                results = results if isinstance(results, tuple) else (results,)
+                # (outputs, (scores,)) or (outputs, ()); a read-only cache is not returned
+                return results[0], results[1:2] if return_attention_scores else ()
 
-            x, (scores["cross_attention"],) = self._residual(
+            x, cross_scores = self._residual(
                 x,
                 self.cross_attention_layer_norm,
                 self.cross_attention_dropout,
                 cross_attend,
                 training,
             )
+            if return_attention_scores:
+                scores["cross_attention"] = cross_scores[0]
 
         x = self._feed_forward_residual(x, training)
         results = (x,)

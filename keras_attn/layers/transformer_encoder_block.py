@@ -89,24 +89,25 @@ class TransformerEncoderBlock(TransformerBlock):
         if padding_mask is None:
             padding_mask = keras_mask(inputs)
 
-        def attend(x):  # (B, T, width) -> (B, T, width), (scores,)
-            outputs, scores = self.self_attention(
+        def attend(x):  # (B, T, width) -> (B, T, width), (scores,) or ()
+            # Scores only when asked: computing them needs the unfused attention.
+            results = self.self_attention(
                 x,
                 x,
                 query_mask=padding_mask,
                 value_mask=padding_mask,
                 attention_mask=attention_mask,
-                return_attention_scores=True,
+                return_attention_scores=return_attention_scores,
                 training=training,
             )
-            return outputs, (scores,)
+            return (results[0], results[1:]) if return_attention_scores else (results, ())
 
-        x, (scores,) = self._residual(
+        x, scores = self._residual(
             inputs, self.self_attention_layer_norm, self.self_attention_dropout, attend, training
         )
         x = self._feed_forward_residual(x, training)
         if return_attention_scores:
-            return x, {"self_attention": scores}
+            return x, {"self_attention": scores[0]}
         return x
 
     def compute_output_shape(self, inputs_shape):

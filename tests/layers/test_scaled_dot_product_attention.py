@@ -116,3 +116,99 @@ def test_bad_mask_shape(qkv, mask_shape, message):
 def test_bad_dropout_rate(qkv):
     with pytest.raises(ValueError, match=r"Received: dropout_rate=1.5"):
         scaled_dot_product_attention(*qkv, dropout_rate=1.5)
+
+
+def _formula_gradients(q, k, v, mask, d_out):
+    """Autodiff of the plain formula in float64: `(output, [dq, dk, dv])`."""
+    import tensorflow as tf
+
+    q, k, v = (tf.constant(x, tf.float64) for x in (q, k, v))
+    with tf.GradientTape() as tape:
+        tape.watch([q, k, v])
+        scores = tf.einsum("...td,...sd->...ts", q, k) / np.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = tf.where(mask, scores, -1e9)
+        out = tf.nn.softmax(scores) @ v
+        if mask is not None:
+            out = tf.where(np.any(mask, -1, keepdims=True), out, 0.0)
+    d_out = tf.constant(d_out, tf.float64)
+    return out.numpy(), [g.numpy() for g in tape.gradient(out, [q, k, v], d_out)]
+
+
+def _fused_gradients(q, k, v, d_out, jit_compile=False, **kwargs):
+    import tensorflow as tf
+
+    @tf.function(jit_compile=jit_compile)
+    def step(q, k, v):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            out = scaled_dot_product_attention(q, k, v, **kwargs)
+        return out, tape.gradient(out, [q, k, v], tf.cast(d_out, out.dtype))
+
+    out, grads = step(*(tf.constant(x) for x in (q, k, v)))
+    return np.asarray(out, "float64"), [np.asarray(ops.cast(g, "float32"), "float64") for g in grads]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize(
+    "case", ["no_mask", "mask_with_empty_row", "causal_blocks", "causal_and_mask", "causal_cross"]
+)
+def test_fused_backward_matches_autodiff_of_the_formula(case, jit_compile):
+    # T=150 with is_causal alone runs by blocks of 64, 64 and 22 queries.
+    rng = np.random.default_rng(3)
+    length = 150 if case == "causal_blocks" else 9
+    key_length = 12 if case in ("no_mask", "mask_with_empty_row", "causal_cross") else length
+    q = rng.normal(size=(2, 3, length, 8)).astype("float32")
+    k = rng.normal(size=(2, 3, key_length, 8)).astype("float32")
+    v = rng.normal(size=(2, 3, key_length, 5)).astype("float32")
+    d_out = rng.normal(size=(2, 3, length, 5)).astype("float32")
+    causal = np.tril(np.ones((length, key_length), bool))
+    mask, kwargs = None, {}
+    if case == "mask_with_empty_row":
+        mask = rng.random((2, 1, length, key_length)) > 0.3
+        mask[0, 0, 4] = False
+        kwargs["mask"] = mask
+    elif case == "causal_and_mask":
+        kwargs["mask"] = rng.random((2, 1, 1, key_length)) > 0.3  # key padding
+        kwargs["is_causal"] = True
+        mask = np.logical_and(kwargs["mask"], causal)
+    elif case in ("causal_blocks", "causal_cross"):
+        kwargs["is_causal"] = True
+        mask = np.broadcast_to(causal, (2, 3, length, key_length))
+
+    ref_out, ref_grads = _formula_gradients(q, k, v, mask, d_out)
+    out, grads = _fused_gradients(q, k, v, d_out, jit_compile, **kwargs)
+    np.testing.assert_allclose(out, ref_out, atol=2e-5)
+    for name, grad, ref in zip("qkv", grads, ref_grads):
+        np.testing.assert_allclose(grad, ref, atol=1e-4, err_msg=f"d{name}")
+
+
+def test_is_causal_equals_a_lower_triangular_mask():
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.normal(size=(2, 130, 8)).astype("float32") for _ in range(3))
+    tril = np.tril(np.ones((130, 130), bool))
+    out, weights = scaled_dot_product_attention(
+        q, k, v, is_causal=True, return_attention_weights=True
+    )
+    np.testing.assert_allclose(
+        scaled_dot_product_attention(q, k, v, is_causal=True),
+        scaled_dot_product_attention(q, k, v, mask=tril),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(out, scaled_dot_product_attention(q, k, v, mask=tril), atol=1e-6)
+    assert np.all(np.asarray(weights)[:, ~tril] == 0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_fused_backward_in_half_precision_is_close_to_float32(dtype):
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.normal(size=(2, 2, 100, 16)).astype("float32") for _ in range(3))
+    d_out = rng.normal(size=(2, 2, 100, 16)).astype("float32")
+    _, full = _fused_gradients(q, k, v, d_out, is_causal=True)
+    half = [x.astype(dtype) for x in (q, k, v)] if dtype == "float16" else [
+        ops.cast(x, dtype) for x in (q, k, v)
+    ]
+    _, grads = _fused_gradients(*half, d_out, is_causal=True)
+    for name, grad, ref in zip("qkv", grads, full):
+        assert np.all(np.isfinite(grad)), f"d{name}"
+        np.testing.assert_allclose(grad, ref, atol=0.1 * np.abs(ref).max(), err_msg=f"d{name}")
