@@ -5,8 +5,11 @@ Both models start from the same weights and train on the same batches
 `model.compile(optimizer, loss)`. The first `N` steps (300; 20 with
 `--quick`) compare the losses: after them each model is evaluated on the
 same 4 validation batches. Those steps also warm the models up; the
-models then take turns to measure tokens/s. The full run adds a
-diagnostic row: `mixed_bfloat16` compiled with `jit_compile=True`.
+models then take turns to measure tokens/s, with keras-nlp's GPT2
+(`benchmarks.gpt_training.keras_nlp`) under `mixed_bfloat16` beside them,
+compiled the same way, as the peer: does the other library gain from
+bfloat16 on the same CPU? The full run adds a diagnostic row:
+`mixed_bfloat16` compiled with `jit_compile=True`.
 """
 
 import keras
@@ -52,12 +55,20 @@ def run(quick):
             _build("mixed_bfloat16", models["float32"].get_weights()), jit_compile=True
         )
         gpt_training.warm_up(models["mixed_bfloat16, jit_compile=True"], data, 3)
+    # The peer: keras-nlp under mixed_bfloat16, its better of XLA off and on.
+    peers = ["keras-nlp mixed_bfloat16"] + ([] if quick else ["keras-nlp mixed_bfloat16, XLA"])
+    for name in peers:
+        models[name] = gpt_training.compile_model(
+            gpt_training.build(SHAPE, "keras-nlp", "mixed_bfloat16"), jit_compile="XLA" in name
+        )
+        gpt_training.warm_up(models[name], data, 3)
     peaks = {dtype: MatmulPeak(dtype) for dtype in ("float32", "bfloat16")}
     candidates = {name: gpt_training.fit_candidate(m, data, steps) for name, m in models.items()}
     for dtype, peak in peaks.items():
         candidates[f"peak {dtype}"] = peak.sample
     times = time_alternating(candidates, repetitions)
     speed = {name: batch * context / median(times[name]) for name in models}
+    peer = max(peers, key=speed.get)
     flops = gpt_training.flops_per_token(
         SHAPE, gpt_training.non_embedding_weights(models["float32"])
     )
@@ -84,6 +95,16 @@ def run(quick):
             "ours in float32",
             target=("ratio", "within", 0.01),
             note="validation loss (nats/byte) on 4 fixed batches, same start and data",
+        ),
+        row(
+            "bfloat16",
+            f"{SHAPE}, B={batch} tokens/s, vs keras-nlp",
+            "tokens/s",
+            speed["mixed_bfloat16"],
+            speed[peer],
+            f"keras-nlp GPT2Backbone + tied head, {peer}",
+            note="both under mixed_bfloat16, same data and optimizer; "
+            + ", ".join(f"{name}: {speed[name]:,.0f} tok/s" for name in peers),
         ),
         row(
             "gpt MFU",
