@@ -56,10 +56,12 @@ def run(quick):
         )
         gpt_training.warm_up(models["mixed_bfloat16, jit_compile=True"], data, 3)
     # The peer: keras-nlp under mixed_bfloat16, its better of XLA off and on.
-    peers = ["keras-nlp mixed_bfloat16"] + ([] if quick else ["keras-nlp mixed_bfloat16, XLA"])
-    for name in peers:
+    peers = {"keras-nlp mixed_bfloat16": False}  # name: jit_compile
+    if not quick:
+        peers["keras-nlp mixed_bfloat16, XLA"] = True
+    for name, jit_compile in peers.items():
         models[name] = gpt_training.compile_model(
-            gpt_training.build(SHAPE, "keras-nlp", "mixed_bfloat16"), jit_compile="XLA" in name
+            gpt_training.build(SHAPE, "keras-nlp", "mixed_bfloat16"), jit_compile=jit_compile
         )
         gpt_training.warm_up(models[name], data, 3)
     peaks = {dtype: MatmulPeak(dtype) for dtype in ("float32", "bfloat16")}

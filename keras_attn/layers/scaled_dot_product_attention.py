@@ -3,7 +3,6 @@
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_attn.layers.masking import causal_mask
@@ -64,9 +63,9 @@ def scaled_dot_product_attention(
     and a causal mask given as `is_causal=True` alone is computed by blocks
     of 64 queries, skipping the key blocks they can't see. Both give the
     formula's numbers (tests). On a 2-core CPU, causal `MultiHeadAttention`
-    at T=256 then trains (forward and backward) in 0.70x the time of
-    `keras.layers.MultiHeadAttention` in graph mode and 0.77x under XLA
-    (`python -m benchmarks --only attention`).
+    at T=256 then trains (forward and backward) in 0.69x the time of
+    `keras.layers.MultiHeadAttention` in graph mode and 0.74x under XLA
+    (`make bench`, 2026-12-01).
 
     Args:
         query: `(..., T, d_k)` tensor.
@@ -135,14 +134,10 @@ def scaled_dot_product_attention(
     # Added rather than selected: the bias has the mask's (broadcast) shape,
     # and the gradient passes through an addition without another pass over
     # the scores. Masked keys get a weight of exactly 0.
-    bias = None
-    if mask is not None:
-        zero, masked = ops.cast(0.0, "float32"), ops.cast(_MASKED_SCORE, "float32")
-        bias = ops.where(mask, zero, masked)  # broadcastable to (..., T, S)
+    bias = None if mask is None else _bias(mask)  # broadcastable to (..., T, S)
 
     if fused:
-        spans = _causal_spans(length) if blocks else [(0, length, key_length, False)]
-        output, weights = _fused_attention(query, key, value, bias, spans), None
+        output, weights = _fused_attention(query, key, value, bias, causal_blocks=blocks), None
     else:
         output, weights = _attention(query, key, value, bias, dropout_rate, seed, training)
     if mask is not None:
@@ -174,38 +169,26 @@ def _attention(query, key, value, bias, dropout_rate, seed, training):
     return ops.matmul(dropped, value), weights  # (..., T, d_v)
 
 
+def _bias(mask):
+    """0 where `mask` allows, `_MASKED_SCORE` where it doesn't: float32, `mask`'s shape."""
+    return ops.where(mask, ops.cast(0.0, "float32"), ops.cast(_MASKED_SCORE, "float32"))
+
+
 # Query rows per block of the blocked causal attention. Measured on the
 # attention benchmark (T=256): blocks of 64 ran fastest under XLA and within
 # 3% of the best in graph mode; 32 made too many small matmuls.
 _CAUSAL_BLOCK = 64
 
 
-def _causal_spans(length):
-    """`(row_start, row_end, keys, causal)` per block of queries.
-
-    Block `[r0, r1)` of a causal mask sees keys `[0, r1)` only: the keys
-    after `r1` are masked for every query of the block, so their scores are
-    never computed. Within the block, key `s` is visible to query `t` when
-    `s <= t` (the `causal` flag).
-    """
-    starts = list(range(0, length, _CAUSAL_BLOCK))
-    return [(r0, min(r0 + _CAUSAL_BLOCK, length), min(r0 + _CAUSAL_BLOCK, length), True)
-            for r0 in starts]
-
-
-def _span_bias(r0, r1, keys):
-    """The causal bias of queries `[r0, r1)` over keys `[0, keys)`: `(r1 - r0, keys)`."""
-    rows = np.arange(r0, r1)[:, None]
-    return np.where(np.arange(keys)[None, :] <= rows, 0.0, _MASKED_SCORE).astype("float32")
-
-
-def _fused_attention(query, key, value, bias, spans):
+def _fused_attention(query, key, value, bias, causal_blocks=False):
     """`softmax(Q Kᵀ + bias) V` with a hand-written gradient, by blocks of queries.
 
     `query` `(..., T, d_k)` is already scaled, `key` `(..., S, d_k)`,
     `value` `(..., S, d_v)`; `bias` is None or float32, broadcastable to
-    `(..., T, S)`. Each span `(r0, r1, keys, causal)` computes the queries
-    `[r0, r1)` over the keys `[0, keys)`.
+    `(..., T, S)`. All queries form one block, unless `causal_blocks`
+    (causal attention, `T == S` static, `bias` None): then block `[r0, r1)`
+    of `_CAUSAL_BLOCK` queries sees keys `[0, r1)` only, the keys after `r1`
+    being masked for all its queries, so their scores are never computed.
 
     Backward pass, with `P` the weights, `O = P V` and `dO` the incoming
     gradient (what autodiff would compute, in fewer passes over the
@@ -219,17 +202,24 @@ def _fused_attention(query, key, value, bias, spans):
     `rowsum(dO ∘ O)` equals the softmax's `rowsum(dP ∘ P)` and is summed
     over `d_v` instead of `S` (FlashAttention's trick).
     """
-    key_length = key.shape[-2]
+    length, key_length = query.shape[-2], key.shape[-2]
+    # (r0, r1, keys): queries [r0, r1) over keys [0, keys)
+    spans = [(0, length, key_length)]
+    if causal_blocks:
+        spans = []
+        for r0 in range(0, length, _CAUSAL_BLOCK):
+            r1 = min(r0 + _CAUSAL_BLOCK, length)
+            spans.append((r0, r1, r1))
 
     @ops.custom_gradient
     def attend(query, key, value):
         outputs, weights = [], []
-        for r0, r1, keys, causal in spans:
+        for r0, r1, keys in spans:
             # (..., r1 - r0, keys): this block's scores, in float32
             scores = ops.einsum("...td,...sd->...ts", query[..., r0:r1, :], key[..., :keys, :])
             scores = ops.cast(scores, "float32")
-            if causal:
-                scores = scores + _span_bias(r0, r1, keys)
+            if causal_blocks:
+                scores = scores + _bias(causal_mask(r1 - r0, keys, start_index=r0)[0])
             elif bias is not None:
                 scores = scores + bias
             p = ops.softmax(scores, axis=-1)
@@ -241,12 +231,12 @@ def _fused_attention(query, key, value, bias, spans):
             if upstream is None:
                 (upstream,) = args
             d_query, d_key, d_value = [], None, None
-            for (r0, r1, keys, _), p in zip(spans, weights):
+            for (r0, r1, keys), p, out in zip(spans, weights, outputs):
                 d_out = upstream[..., r0:r1, :]  # (..., rows, d_v)
                 dv = ops.einsum("...ts,...td->...sd", ops.cast(p, value.dtype), d_out)
                 dp = ops.einsum("...td,...sd->...ts", d_out, value[..., :keys, :])
                 rowsum = ops.sum(
-                    ops.cast(d_out, "float32") * ops.cast(output[..., r0:r1, :], "float32"),
+                    ops.cast(d_out, "float32") * ops.cast(out, "float32"),
                     axis=-1,
                     keepdims=True,
                 )  # (..., rows, 1)
