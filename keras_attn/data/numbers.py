@@ -17,10 +17,11 @@ each language) and short numbers are as well represented as long ones.
 
 import collections
 import copy
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from keras_attn.checks import check_int
 
 MAX_NUMBER = 999_999  # the largest number in the dataset
 
@@ -39,21 +40,6 @@ class NumberSplits(NamedTuple):
     train: list
     validation: list
     test: list
-
-
-def _check_int(value, name, minimum, maximum=None):
-    """Raises a ValueError unless `value` is an int in [minimum, maximum]."""
-    ok = (
-        isinstance(value, numbers.Integral)
-        and not isinstance(value, bool)
-        and value >= minimum
-        and (maximum is None or value <= maximum)
-    )
-    if not ok:
-        bound = f"from {minimum} to {maximum:,}" if maximum is not None else f">= {minimum}"
-        raise ValueError(
-            f"`{name}` must be an integer {bound}. Received: {name}={value!r}"
-        )
 
 
 def _converters():
@@ -95,13 +81,17 @@ def number_pair(number):
     >>> number_pair(999_999).french
     'neuf cent quatre-vingt-dix-neuf mille neuf cent quatre-vingt-dix-neuf'
     """
-    _check_int(number, "number", 0, MAX_NUMBER)
+    check_int("number", number, minimum=0, maximum=MAX_NUMBER)
     from num2words import num2words
 
     return NumberPair(num2words(number), num2words(number, lang="fr"), int(number))
 
 
-def split_numbers(num_train, num_validation, num_test, seed=0, max_number=MAX_NUMBER):
+SMALL = 1000  # numbers below this one are "short": up to three digits
+
+
+def split_numbers(num_train, num_validation, num_test, seed=0, max_number=MAX_NUMBER,
+                  small_number_repeats=0):
     """Draws disjoint sets of numbers for the splits of `load_numbers_en_fr`.
 
     `num_train + num_validation + num_test` distinct numbers are drawn from
@@ -122,6 +112,12 @@ def split_numbers(num_train, num_validation, num_test, seed=0, max_number=MAX_NU
             (non-negative integers, at most `max_number + 1` in all).
         seed: integer seed; the same seed gives the same numbers.
         max_number: the largest number that may be drawn, 0 to 999,999.
+        small_number_repeats: 0 for the draw above. A positive `r` puts
+            every number below 1,000 in training, `r` times each (users
+            type short numbers first, and a model must know them all), and
+            draws the rest of training and the held-out splits from 1,000
+            up, with the same share for 4, 5 and 6 digits. `num_train`
+            counts the repeats: it must be at least `1000 * r`.
 
     Returns:
         A tuple of three int NumPy arrays (train, validation, test).
@@ -131,12 +127,19 @@ def split_numbers(num_train, num_validation, num_test, seed=0, max_number=MAX_NU
     >>> train, validation, test = split_numbers(6, 2, 2, seed=0, max_number=9)
     >>> train, validation, test
     (array([6, 5, 7, 3, 2, 9]), array([8, 4]), array([0, 1]))
+    >>> train, validation, test = split_numbers(2005, 3, 3, small_number_repeats=2)
+    >>> bool((np.bincount(train[train < 1000]) == 2).all()), int(min(validation.min(), test.min()))
+    (True, 1000)
     """
-    _check_int(num_train, "num_train", 0)
-    _check_int(num_validation, "num_validation", 0)
-    _check_int(num_test, "num_test", 0)
-    _check_int(seed, "seed", 0)
-    _check_int(max_number, "max_number", 0, MAX_NUMBER)
+    check_int("num_train", num_train, minimum=0)
+    check_int("num_validation", num_validation, minimum=0)
+    check_int("num_test", num_test, minimum=0)
+    check_int("seed", seed, minimum=0)
+    check_int("max_number", max_number, minimum=0, maximum=MAX_NUMBER)
+    check_int("small_number_repeats", small_number_repeats, minimum=0)
+    if small_number_repeats:
+        return _split_with_small_numbers(num_train, num_validation, num_test, seed,
+                                         max_number, small_number_repeats)
     total = num_train + num_validation + num_test
     if total > max_number + 1:
         raise ValueError(
@@ -145,24 +148,50 @@ def split_numbers(num_train, num_validation, num_test, seed=0, max_number=MAX_NU
             f"num_validation={num_validation}, num_test={num_test}, "
             f"max_number={max_number}"
         )
-    # Weighted draw without replacement (Efraimidis-Spirakis: the largest
-    # keys u^(1/w)), each digit count with the same total weight; then a
-    # uniform shuffle, so each split gets its share of every length.
     rng = np.random.default_rng(seed)
-    numbers = np.arange(max_number + 1)
-    digits = np.char.str_len(numbers.astype(str))
-    weights = 1.0 / np.bincount(digits)[digits]  # (max_number + 1,)
-    keys = np.log(rng.random(max_number + 1)) / weights
-    drawn = numbers[np.argsort(-keys, kind="stable")[:total]]
-    shuffled = rng.permutation(drawn)
+    shuffled = rng.permutation(_draw_by_length(rng, np.arange(max_number + 1), total))
     test = shuffled[:num_test]
     validation = shuffled[num_test : num_test + num_validation]
     train = shuffled[num_test + num_validation : total]
     return train, validation, test
 
 
+def _draw_by_length(rng, numbers, count):
+    """`count` distinct `numbers`, each digit count with the same share."""
+    # Weighted draw without replacement (Efraimidis-Spirakis: the largest
+    # keys u^(1/w)), each digit count with the same total weight.
+    digits = np.char.str_len(numbers.astype(str))
+    weights = 1.0 / np.bincount(digits)[digits]
+    keys = np.log(rng.random(len(numbers))) / weights
+    return numbers[np.argsort(-keys, kind="stable")[:count]]
+
+
+def _split_with_small_numbers(num_train, num_validation, num_test, seed, max_number, repeats):
+    small = np.arange(min(SMALL, max_number + 1))
+    if num_train < len(small) * repeats:
+        raise ValueError(
+            f"`num_train` must hold every number below {len(small):,} "
+            f"{repeats} times ({len(small) * repeats:,} pairs). Received: num_train={num_train}"
+        )
+    large = np.arange(SMALL, max_number + 1)
+    held_out = num_validation + num_test
+    drawn_train = num_train - len(small) * repeats
+    if drawn_train + held_out > len(large):
+        raise ValueError(
+            f"Asked for {drawn_train + held_out:,} distinct numbers from {SMALL:,} to "
+            f"{max_number:,}, which holds {len(large):,}. Received: num_train={num_train}, "
+            f"num_validation={num_validation}, num_test={num_test}, max_number={max_number}"
+        )
+    rng = np.random.default_rng(seed)
+    drawn = rng.permutation(_draw_by_length(rng, large, drawn_train + held_out))
+    test, validation = drawn[:num_test], drawn[num_test:held_out]
+    train = rng.permutation(np.concatenate([np.tile(small, repeats), drawn[held_out:]]))
+    return train, validation, test
+
+
 def load_numbers_en_fr(
-    num_train=50_000, num_validation=2_000, num_test=2_000, seed=0, max_number=MAX_NUMBER
+    num_train=50_000, num_validation=2_000, num_test=2_000, seed=0, max_number=MAX_NUMBER,
+    small_number_repeats=0,
 ):
     """Generates English→French number-word pairs, split by number.
 
@@ -180,6 +209,9 @@ def load_numbers_en_fr(
         num_test: number of test pairs. Defaults to `2_000`.
         seed: integer seed; the same arguments give the same pairs.
         max_number: the largest number, 0 to 999,999. Defaults to 999,999.
+        small_number_repeats: see `split_numbers`: a positive `r` trains on
+            every number below 1,000, `r` times, and holds out only larger
+            ones.
 
     Returns:
         A `NumberSplits(train, validation, test)` named tuple of lists of
@@ -203,7 +235,8 @@ def load_numbers_en_fr(
     >>> french[2]
     'six mille cent trente-huit'
     """
-    drawn = split_numbers(num_train, num_validation, num_test, seed, max_number)
+    drawn = split_numbers(num_train, num_validation, num_test, seed, max_number,
+                          small_number_repeats)
     to_english, to_french = _converters()
     return NumberSplits(
         *(

@@ -26,25 +26,14 @@ prepared while the model trains on this one.
  TensorSpec(shape=(4, 8), dtype=tf.int32, name=None))
 """
 
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from keras_attn.checks import check_int
 from keras_attn.data.sequence_tasks import decoder_inputs_and_labels
 
 _INT32_MAX = np.iinfo(np.int32).max
-
-
-def _check_int(name, value, minimum):
-    """Raises a ValueError unless `value` is an integer >= `minimum` (0 or 1)."""
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise ValueError(f"`{name}` must be {kind}. Received: {name}={value!r}")
 
 
 def _check_ids(ids, name):
@@ -129,11 +118,11 @@ def random_windows(token_ids, sequence_length, batch_size, *, seed=0, num_batche
 
     and then `model.fit(ds, steps_per_epoch=100, epochs=...)`.
     """
-    _check_int("sequence_length", sequence_length, 1)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int("sequence_length", sequence_length, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("seed", seed, minimum=0)
     if num_batches is not None:
-        _check_int("num_batches", num_batches, 1)
+        check_int("num_batches", num_batches, minimum=1)
     ids = tf.constant(_token_ids(token_ids, sequence_length))
     num_offsets = int(ids.shape[0]) - sequence_length  # offsets 0 ... n - T - 1
     window = tf.range(sequence_length + 1, dtype=tf.int64)  # (T + 1,)
@@ -198,8 +187,8 @@ def contiguous_windows(token_ids, sequence_length, batch_size, *, drop_remainder
     >>> ds.element_spec[0].shape
     TensorShape([None, 3])
     """
-    _check_int("sequence_length", sequence_length, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_int("sequence_length", sequence_length, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
     ids = _token_ids(token_ids, sequence_length)
     num_windows = (len(ids) - 1) // sequence_length
     if drop_remainder and num_windows < batch_size:
@@ -281,8 +270,8 @@ def _batches(features, labels, batch_size, shuffle, seed, drop_remainder):
 
 
 def _check_batch_args(num_examples, batch_size, shuffle, seed, drop_remainder):
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("seed", seed, minimum=0)
     for name, value in (("shuffle", shuffle), ("drop_remainder", drop_remainder)):
         if not isinstance(value, bool):
             raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
@@ -388,10 +377,10 @@ def translation_batches(
     ...
     ValueError: `target_ids[0]` has 4 ids, 5 with the start id ...: more than max_target_length=4. ...
     """
-    _check_int("max_source_length", max_source_length, 1)
-    _check_int("max_target_length", max_target_length, 1)
+    check_int("max_source_length", max_source_length, minimum=1)
+    check_int("max_target_length", max_target_length, minimum=1)
     for name, value in (("start_id", start_id), ("end_id", end_id), ("pad_id", pad_id)):
-        _check_int(name, value, 0)
+        check_int(name, value, minimum=0)
     if pad_id in (start_id, end_id):
         raise ValueError(
             "`start_id` and `end_id` must differ from `pad_id`, or the model "

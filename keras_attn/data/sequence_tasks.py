@@ -17,10 +17,11 @@ Sources and targets never hold ids 1 and 2; `decoder_inputs_and_labels` adds
 them for teacher forcing.
 """
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from keras_attn.checks import check_int
 
 PAD_ID = 0
 START_ID = 1
@@ -43,17 +44,6 @@ class SequenceSplits(NamedTuple):
     train: SequenceData
     validation: SequenceData
     test: SequenceData
-
-
-def _check_int(value, name, minimum):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
 
 
 def _distinct_sources(rng, total, min_length, max_length, vocabulary_size):
@@ -146,7 +136,7 @@ def load_sequence_task(
         ("vocabulary_size", vocabulary_size, FIRST_TOKEN_ID + 1),
         ("seed", seed, 0),
     ]:
-        _check_int(value, name, minimum)
+        check_int(name, value, minimum=minimum)
     if max_length < min_length:
         raise ValueError(
             "`max_length` must be >= `min_length`. "

@@ -11,6 +11,7 @@ Signatures (all batch-first; `B` prompts, `L` the model's context):
 | `detokenize` | `token_ids` int32 `[B, T]` (-1 ignored) | `text` string `[B]` |
 | `prefill` | `prompt` string `[1]`, `max_new_tokens` int32 `[]` | `cache` float32 `[1, layers, 2, L, kv_heads, head_dim]`, `token_ids` int32 `[1, 1]`, `index` int32 `[]` |
 | `decode_step` | `cache`, `token_ids` `[1, 1]`, `index` `[]`, `temperature`, `top_k`, `top_p`, `seed` | `cache`, `token_ids` `[1, 1]` (the new token), `index` `[]`, `top_token_ids` int32 `[1, K]`, `top_probabilities` float32 `[1, K]`, `top_tokens` string `[1, K]` |
+| `settings` | none | `max_new_tokens`, `temperature`, `top_k`, `top_p`, `seed` (the defaults of `serving_default`), `context_length` (`L`) |
 
 `prefill` and `decode_step` stream one prompt token by token without
 recomputing it: `prefill` caches the prompt but its last token, then each
@@ -18,8 +19,8 @@ recomputing it: `prefill` caches the prompt but its last token, then each
 the cache, and returns the next token with the `K` likeliest candidates and
 their probabilities (after temperature, top-k and top-p).
 
-Bad input, everywhere (`keras_attn.generation.sampling` documents the
-sampling settings):
+Bad input, everywhere (`keras_attn.generation.settings` documents the
+sampling settings and their defaults):
 
 * an empty prompt starts from `empty_prompt` (default `"\\n"`);
 * bytes that are not UTF-8, and characters outside the vocabulary, become
@@ -29,9 +30,11 @@ sampling settings):
   `L - max_new_tokens` tokens, so that it and the new tokens fit;
 * `max_new_tokens <= 0` generates nothing (`text` is `""`); above `L - 1`
   it is clamped to `L - 1`;
-* `temperature <= 0` is greedy decoding; `top_k <= 0` is no top-k limit;
-* `top_p` outside `(0, 1]`, and a NaN temperature, fail with
-  `InvalidArgumentError` and a message naming the setting.
+* `temperature == 0` is greedy decoding; `top_k <= 0` is no top-k limit;
+* `top_p` outside `(0, 1]`, and a negative, NaN or infinite temperature,
+  fail with `InvalidArgumentError` and a message naming the setting;
+* token ids outside the vocabulary, given to `logits` or `decode_step`,
+  fail with `InvalidArgumentError` naming `token_ids`.
 
 The graph holds only core TensorFlow ops for the byte and character
 tokenizers, so `tf.saved_model.load` works with `import tensorflow` alone.
@@ -43,12 +46,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_attn.checks import check_int
+from keras_attn.checks import check_number
+from keras_attn.checks import check_positive_int
 from keras_attn.generation.gpt_generator import GPTGenerator
 from keras_attn.generation.sampling import check_temperature
 from keras_attn.generation.sampling import check_top_p
 from keras_attn.generation.sampling import filter_logits
 from keras_attn.generation.sampling import sample_next_token
-from keras_attn.models.config_checks import check_positive_int
+from keras_attn.generation.settings import DEFAULTS
+from keras_attn.generation.settings import clamp_new_tokens
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INT = tf.TensorSpec([], tf.int32)
@@ -87,6 +94,7 @@ class _GeneratorEndpoints:
         self.model = model
         self.tokenizer = tokenizer
         self.generator = GPTGenerator(model)
+        self.lm = self.generator.model  # the model's call_with_cache and caches
         self.context_length = self.generator.context_length
         self.defaults = (max_new_tokens, temperature, top_k, top_p, seed)
         self.stop_token_ids = tf.constant(stop_token_ids, tf.int32, shape=[len(stop_token_ids)])
@@ -100,10 +108,9 @@ class _GeneratorEndpoints:
         self.num_candidates = min(num_candidates, self.generator.vocabulary_size)
         self.token_texts = tf.constant(_token_texts(tokenizer, self.generator.vocabulary_size))
         self.step = tf.function(self._step, jit_compile=True)
-        block_cache = self.generator.empty_cache(1)[0]  # (1, 2, L, kv_heads, head_dim)
-        cache_spec = tf.TensorSpec(
-            [None, len(self.generator.blocks), *block_cache.shape[1:]], tf.float32
-        )
+        caches = self.lm.get_empty_cache(1)  # one (1, 2, L, kv_heads, head_dim) per block
+        self.cache_dtype = caches[0].dtype
+        cache_spec = tf.TensorSpec([None, len(caches), *caches[0].shape[1:]], tf.float32)
         self.signatures = {
             "generate": (self.generate, [_STRINGS, _INT, _FLOAT, _INT, _FLOAT, _INT]),
             "serving_default": (self.serving_default, [_STRINGS]),
@@ -114,6 +121,7 @@ class _GeneratorEndpoints:
             "decode_step": (self.decode_step, [
                 cache_spec, tf.TensorSpec([None, 1], tf.int32), _INT, _FLOAT, _INT, _FLOAT, _INT,
             ]),
+            "settings": (self.settings, []),
         }
 
     # -- text <-> ids ------------------------------------------------------
@@ -133,7 +141,7 @@ class _GeneratorEndpoints:
         return tf.ragged.boolean_mask(ids, tf.ragged.range(lengths) >= starts[:, tf.newaxis])
 
     def _clamp(self, max_new_tokens):
-        return tf.clip_by_value(max_new_tokens, 0, self.context_length - 1)
+        return clamp_new_tokens(max_new_tokens, self.context_length)
 
     def _text(self, ids, lengths):
         """Padded ids [B, N] and lengths -> valid UTF-8 strings [B]."""
@@ -171,8 +179,25 @@ class _GeneratorEndpoints:
     def serving_default(self, prompt):
         return self.generate(prompt, *self.defaults)
 
+    def _check_ids(self, token_ids):
+        """Ids outside the vocabulary fail here, by name, not in a gather (or as zeros on a GPU)."""
+        ok = tf.reduce_all((token_ids >= 0) & (token_ids < self.generator.vocabulary_size))
+        check = tf.debugging.Assert(ok, [
+            f"`token_ids` must be in [0, {self.generator.vocabulary_size - 1}] (the vocabulary). "
+            "Received: token_ids=", token_ids,
+        ])
+        with tf.control_dependencies([check]):
+            return tf.identity(token_ids)
+
     def logits(self, token_ids):
+        token_ids = self._check_ids(token_ids)
         return {"logits": tf.cast(self.model(token_ids, training=False), tf.float32)}
+
+    def settings(self):
+        """The defaults of `serving_default` and the context, for servers to read."""
+        max_new_tokens, temperature, top_k, top_p, seed = self.defaults
+        return {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
+                "top_p": top_p, "seed": seed, "context_length": tf.constant(self.context_length)}
 
     def tokenize(self, text):
         ids = tf.cast(self.tokenizer.tokenize(text), tf.int32)
@@ -189,9 +214,9 @@ class _GeneratorEndpoints:
         )
         ids = self._prompt_ids(prompt, self._clamp(max_new_tokens)).to_tensor()  # (1, P)
         length = tf.shape(ids)[1]
-        cache = self.generator.empty_cache(1)
+        cache = self.lm.get_empty_cache(1)
         # All tokens but the last: decode_step reads that one.
-        _, cache = self.generator.call_with_cache(ids[:, :-1], cache, 0)
+        _, cache = self.lm.call_with_cache(ids[:, :-1], cache, 0)
         return {
             "cache": tf.cast(tf.stack(cache, axis=1), tf.float32),  # (1, layers, 2, L, kv_heads, head_dim)
             "token_ids": ids[:, -1:],
@@ -199,8 +224,7 @@ class _GeneratorEndpoints:
         }
 
     def _step(self, cache, token_ids, index, temperature, top_k, top_p, seed):
-        dtype = self.generator.blocks[0].self_attention.compute_dtype
-        caches = tuple(tf.unstack(tf.cast(cache, dtype), axis=1))
+        caches = tuple(tf.unstack(tf.cast(cache, self.cache_dtype), axis=1))
         logits, caches = self.generator.next_logits(token_ids, caches, index)  # (1, V)
         next_ids = sample_next_token(logits, temperature, top_k, top_p, tf.stack([seed, index + 1]))
         # The distribution the draw came from (plain softmax when greedy).
@@ -212,6 +236,7 @@ class _GeneratorEndpoints:
 
     def decode_step(self, cache, token_ids, index, temperature, top_k, top_p, seed):
         temperature, top_p = check_temperature(temperature), check_top_p(top_p)
+        token_ids = self._check_ids(token_ids)
         tf.debugging.assert_less(
             index, self.context_length - 1,
             message="`decode_step`: the context is full; `index` must be below context - 1",
@@ -234,11 +259,11 @@ def export_generator(
     tokenizer,
     path,
     *,
-    max_new_tokens=200,
-    temperature=0.8,
-    top_k=40,
-    top_p=1.0,
-    seed=0,
+    max_new_tokens=DEFAULTS["max_new_tokens"],
+    temperature=DEFAULTS["temperature"],
+    top_k=DEFAULTS["top_k"],
+    top_p=DEFAULTS["top_p"],
+    seed=DEFAULTS["seed"],
     stop_token_ids=(),
     empty_prompt="\n",
     num_candidates=10,
@@ -273,7 +298,7 @@ def export_generator(
     >>> served = tf.saved_model.load(str(path))
     >>> sorted(served.signatures)   # doctest: +NORMALIZE_WHITESPACE
     ['decode_step', 'detokenize', 'generate', 'logits', 'prefill', 'serving_default',
-     'tokenize']
+     'settings', 'tokenize']
     >>> out = served.signatures["generate"](
     ...     prompt=tf.constant(["ROMEO:", ""]), max_new_tokens=tf.constant(5),
     ...     temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0),
@@ -283,8 +308,10 @@ def export_generator(
     """
     for name, value in (("max_new_tokens", max_new_tokens), ("num_candidates", num_candidates)):
         check_positive_int(name, value)
-    if not 0.0 < float(top_p) <= 1.0:
-        raise ValueError(f"`top_p` must be in (0, 1]. Received: top_p={top_p!r}")
+    check_number("temperature", temperature, minimum=0)
+    check_int("top_k", top_k)
+    check_number("top_p", top_p, above=0, maximum=1)
+    check_int("seed", seed)
     endpoints = _GeneratorEndpoints(
         model, tokenizer,
         tf.constant(max_new_tokens, tf.int32), tf.constant(float(temperature), tf.float32),

@@ -27,9 +27,10 @@ import pathlib
 
 import tensorflow as tf
 
+from keras_attn.checks import check_positive_int
 from keras_attn.export.generator import write_archive
 from keras_attn.generation.translator_generator import TranslatorGenerator
-from keras_attn.models.config_checks import check_positive_int
+from keras_attn.models.transformer import Translator
 
 
 class _TranslatorEndpoints:
@@ -97,14 +98,14 @@ def export_translator(model, tokenizers, path, *, max_length=None, max_source_le
     input.
 
     Args:
-        model: a `keras_attn.models.build_transformer` model.
+        model: a `keras_attn.models.Translator` (from `build_transformer`).
         tokenizers: `(source_tokenizer, target_tokenizer)`; the target's
             `start_token_id` and `end_token_id` frame the decoder's output.
         path: the SavedModel directory.
         max_length: the most target tokens. Defaults to the decoder's
-            context minus one (or 64 with sinusoidal positions).
-        max_source_length: the most source tokens. Defaults to the
-            encoder's context (or 256 with sinusoidal positions).
+            context (`max_sequence_length`) minus one.
+        max_source_length: the most source tokens. Defaults to
+            `max_sequence_length`.
         num_beams: 1 for greedy decoding, more for beam search.
         length_penalty: beam search's, see `keras_attn.generation.beam_search`.
 
@@ -131,22 +132,25 @@ def export_translator(model, tokenizers, path, *, max_length=None, max_source_le
             "`tokenizers` must be a pair (source_tokenizer, target_tokenizer). "
             f"Received: tokenizers={tokenizers!r}"
         )
-    generator = TranslatorGenerator(model)
-    decoder_context = getattr(generator.decoder_embedding, "sequence_length", None)
-    encoder_context = getattr(generator.encoder_embedding, "sequence_length", None)
-    max_length = max_length or ((decoder_context - 1) if decoder_context else 64)
-    max_source_length = max_source_length or encoder_context or 256
+    if not isinstance(model, Translator):
+        raise ValueError(
+            "`model` must be a keras_attn.models.Translator (from build_transformer). "
+            f"Received: model={model!r}"
+        )
+    context = model.config.max_sequence_length
+    max_length = max_length or context - 1
+    max_source_length = max_source_length or context
     for name, value in (("max_length", max_length), ("max_source_length", max_source_length),
                         ("num_beams", num_beams)):
         check_positive_int(name, value)
-    if decoder_context and max_length + 1 > decoder_context:
+    if max_length + 1 > context:
         raise ValueError(
-            f"`max_length` + 1 must be at most the decoder's context ({decoder_context}). "
+            f"`max_length` + 1 must be at most the decoder's context ({context}). "
             f"Received: max_length={max_length}"
         )
-    if encoder_context and max_source_length > encoder_context:
+    if model.config.position_encoding == "learned" and max_source_length > context:
         raise ValueError(
-            f"`max_source_length` must be at most the encoder's context ({encoder_context}). "
+            f"`max_source_length` must be at most the encoder's context ({context}). "
             f"Received: max_source_length={max_source_length}"
         )
     endpoints = _TranslatorEndpoints(model, *tokenizers, max_source_length, max_length,

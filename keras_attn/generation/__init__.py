@@ -2,16 +2,19 @@
 
 * `sample_next_token`, `filter_logits`: greedy, temperature, top-k, top-p.
 * `decode`, `beam_search`: the loops, over any `next_logits` function.
-* `GPTGenerator`: cached, compiled generation with a `build_gpt` model.
-* `TranslatorGenerator`: cached greedy and beam decoding with a
-  `build_transformer` model.
-* `greedy_translate`: the translator by full recomputation (the reference).
+* `GPTGenerator`: cached, compiled generation with a GPT (any `CausalLM`).
+* `TranslatorGenerator`: cached greedy and beam decoding with a `Translator`.
+* `settings`: the sampling defaults and the context clamp, for every entry point.
+* `reference`: decoding by full recomputation, the reference the cached
+  decoders equal (`decode_by_recomputation`, `greedy_translate`).
 """
 
+from keras_attn.generation import settings
 from keras_attn.generation.decoding import beam_search
 from keras_attn.generation.decoding import decode
 from keras_attn.generation.gpt_generator import GPTGenerator
-from keras_attn.generation.greedy import greedy_translate
+from keras_attn.generation.reference import decode_by_recomputation
+from keras_attn.generation.reference import greedy_translate
 from keras_attn.generation.sampling import filter_logits
 from keras_attn.generation.sampling import sample_next_token
 from keras_attn.generation.translator_generator import TranslatorGenerator
@@ -21,7 +24,9 @@ __all__ = [
     "TranslatorGenerator",
     "beam_search",
     "decode",
+    "decode_by_recomputation",
     "filter_logits",
     "greedy_translate",
     "sample_next_token",
+    "settings",
 ]

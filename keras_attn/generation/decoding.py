@@ -26,6 +26,7 @@ their cache entries.
 
 import tensorflow as tf
 
+from keras_attn.checks import check_positive_int
 from keras_attn.generation.sampling import sample_next_token
 
 # A log-probability that stands for "impossible" without the NaNs of
@@ -192,8 +193,7 @@ def beam_search(
     >>> greedy.numpy().tolist(), best.numpy().tolist(), round(float(tf.exp(scores)[0]), 2)
     ([[0, 1, 2]], [[0, 2, 3]], 0.36)
     """
-    if not isinstance(num_beams, int) or isinstance(num_beams, bool) or num_beams <= 0:
-        raise ValueError(f"`num_beams` must be a positive integer. Received: num_beams={num_beams!r}")
+    check_positive_int("num_beams", num_beams)
     tokens = tf.convert_to_tensor(tokens, tf.int32)
     prompt_lengths = tf.convert_to_tensor(prompt_lengths, tf.int32)
     max_new_tokens = tf.convert_to_tensor(max_new_tokens, tf.int32)

@@ -1,14 +1,12 @@
-"""Cached, compiled text generation with a `build_gpt` model.
+"""Cached, compiled text generation with a GPT (or any `CausalLM`).
 
-`GPTGenerator(model)` runs the model's own layers one token at a time with
-their key/value caches:
+`GPTGenerator(model)` drives the model's own `call_with_cache`, one token
+at a time:
 
 ```
 prefill:  the prompts (B, P) in one pass          -> caches hold positions 0 ... P-1
 step i:   token (B, 1) at position i
-            -> embedding(start_index=i)
-            -> decoder_block_j(self_attention_cache=cache_j, update index i)
-            -> final_layer_norm -> head                -> logits (B, V) of position i+1
+            -> model.call_with_cache(token, cache, i)  -> logits (B, V) of position i+1
 ```
 
 The caches are one tensor per block, `(B, 2, context, kv_heads, head_dim)`,
@@ -22,15 +20,13 @@ power of two).
 import numpy as np
 import tensorflow as tf
 
+from keras_attn.checks import check_int
+from keras_attn.checks import check_number
 from keras_attn.generation.decoding import beam_search
 from keras_attn.generation.decoding import decode
-
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
+from keras_attn.generation.reference import decode_by_recomputation
+from keras_attn.generation.settings import clamp_new_tokens
+from keras_attn.models.causal_lm import as_causal_lm
 
 
 def prompt_bucket(length, context_length):
@@ -44,19 +40,23 @@ def prompt_bucket(length, context_length):
 
 
 class GPTGenerator:
-    """Generates with a GPT from `keras_attn.models.build_gpt`, using its KV caches.
+    """Generates with a GPT's key/value caches, in one XLA-compiled loop.
 
     Args:
-        model: a `build_gpt` model (trained or not). Its layers are used as
-            they are; nothing is copied.
+        model: a `keras_attn.models.GPT`, or any model `as_causal_lm` takes:
+            a functional model of keras_attn layers composed by hand, or one
+            saved by keras_attn 0.1. Its layers are used as they are;
+            nothing is copied.
         jit_compile: compile the decoding loop with XLA (the default; about
             twice as fast on a CPU). `False` runs it as a plain graph.
+        context_length: for a hand-made model without a position table
+            (see `as_causal_lm`).
 
     Prompts longer than the context are left-truncated: with
     `max_new_tokens` new tokens, each prompt keeps its last
     `context_length - max_new_tokens` tokens, so the prompt and the new
-    tokens fit the model's positions. `max_new_tokens` is clamped to
-    `context_length - 1`.
+    tokens fit the model's positions. `max_new_tokens` is clamped by
+    `keras_attn.generation.settings.clamp_new_tokens`.
 
     Example:
 
@@ -70,64 +70,25 @@ class GPTGenerator:
     True
     """
 
-    def __init__(self, model, jit_compile=True):
-        try:
-            self.embedding = model.get_layer("embedding")
-        except ValueError:
-            raise ValueError(
-                "`model` must be a GPT from keras_attn.models.build_gpt (a layer named "
-                f"'embedding'). Received: model={model.name!r}"
-            ) from None
-        self.model = model
-        names = {layer.name for layer in model.layers}
-        self.blocks = []
-        while f"decoder_block_{len(self.blocks)}" in names:
-            self.blocks.append(model.get_layer(f"decoder_block_{len(self.blocks)}"))
-        self.final_layer_norm = (
-            model.get_layer("final_layer_norm") if "final_layer_norm" in names else None
-        )
-        self.lm_head = model.get_layer("lm_head") if "lm_head" in names else None
-        self.context_length = self.embedding.sequence_length
-        self.vocabulary_size = self.embedding.vocabulary_size
+    def __init__(self, model, jit_compile=True, context_length=None):
+        self.model = as_causal_lm(model, context_length)
+        self.context_length = self.model.context_length
+        self.vocabulary_size = self.model.vocabulary_size
         self.jit_compile = jit_compile
         self._decode = tf.function(self._decode_loop, jit_compile=jit_compile)
         self._beam_search = tf.function(self._beam_loop, jit_compile=jit_compile)
 
     # -- the model, one step at a time -----------------------------------
 
-    def empty_cache(self, batch_size):
-        """A tuple of zero caches, one `(B, 2, context, kv_heads, head_dim)` per block."""
-        return tuple(
-            block.self_attention.get_empty_cache(batch_size, self.context_length)
-            for block in self.blocks
-        )
-
-    def call_with_cache(self, token_ids, cache, index):
-        """Logits `(B, T, V)` float32 of `token_ids` `(B, T)` at positions
-        `index ... index + T - 1`, and the caches with those positions written."""
-        x = self.embedding(token_ids, start_index=index)  # (B, T, hidden_dim)
-        new_cache = []
-        for block, block_cache in zip(self.blocks, cache):
-            x, block_cache = block(
-                x,
-                self_attention_cache=block_cache,
-                self_attention_cache_update_index=index,
-            )
-            new_cache.append(block_cache)
-        if self.final_layer_norm is not None:
-            x = self.final_layer_norm(x)
-        logits = self.lm_head(x) if self.lm_head is not None else self.embedding(x, reverse=True)
-        return tf.cast(logits, tf.float32), tuple(new_cache)
-
     def next_logits(self, token_ids, cache, index):
         """The `next_logits` of the decoding loops: `(B, 1)` -> `(B, V)` logits."""
-        logits, cache = self.call_with_cache(token_ids, cache, index)
+        logits, cache = self.model.call_with_cache(token_ids, cache, index)
         return logits[:, -1], cache
 
     def prefill(self, tokens):
         """Caches of the whole padded prompt `(B, P)`, written from position 0."""
-        cache = self.empty_cache(tf.shape(tokens)[0])
-        _, cache = self.call_with_cache(tokens, cache, 0)
+        cache = self.model.get_empty_cache(tf.shape(tokens)[0])
+        _, cache = self.model.call_with_cache(tokens, cache, 0)
         return cache
 
     # -- compiled loops (tensors in, tensors out) ------------------------
@@ -216,8 +177,8 @@ class GPTGenerator:
         return [row[p:end].tolist() for row, p, end in zip(tokens, prompt_lengths, lengths)]
 
     def _clamp(self, max_new_tokens):
-        _check_int("max_new_tokens", max_new_tokens, 0)
-        return min(int(max_new_tokens), self.context_length - 1)
+        check_int("max_new_tokens", max_new_tokens, minimum=0)
+        return clamp_new_tokens(int(max_new_tokens), self.context_length)
 
     def generate(self, prompts, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, seed=0,
                  stop_token_ids=()):
@@ -227,7 +188,7 @@ class GPTGenerator:
             prompts: a list of prompts, each a non-empty list of token ids;
                 lengths may differ.
             max_new_tokens: int >= 0, clamped to `context_length - 1`.
-            temperature: `<= 0` (the default) for greedy decoding.
+            temperature: `0` (the default) for greedy decoding; negative is an error.
             top_k: keep the `k` likeliest tokens; `<= 0` for no limit.
             top_p: nucleus sampling, in `(0, 1]`.
             seed: int; the same seed and inputs give the same tokens.
@@ -237,8 +198,10 @@ class GPTGenerator:
             A list with the new token ids of each prompt.
         """
         max_new_tokens = self._clamp(max_new_tokens)
-        if not 0.0 < float(top_p) <= 1.0:
-            raise ValueError(f"`top_p` must be in (0, 1]. Received: top_p={top_p!r}")
+        check_number("temperature", temperature, minimum=0)
+        check_number("top_p", top_p, above=0, maximum=1)
+        check_int("top_k", top_k)
+        check_int("seed", seed)
         packed, lengths = self._pack(prompts, max_new_tokens)
         tokens, ends = self.generate_tensors(
             packed, lengths, max_new_tokens, temperature, top_k, top_p, seed, list(stop_token_ids)
@@ -258,7 +221,7 @@ class GPTGenerator:
             A list with the new token ids of each prompt.
         """
         max_new_tokens = self._clamp(max_new_tokens)
-        _check_int("num_beams", num_beams, 1)
+        check_int("num_beams", num_beams, minimum=1)
         packed, lengths = self._pack(prompts, max_new_tokens)
         tokens, ends = self._beam_search(
             tf.constant(packed), tf.constant(lengths), tf.constant(max_new_tokens),
@@ -271,24 +234,14 @@ class GPTGenerator:
         """Greedy decoding that reruns the whole model for each new token.
 
         The reference the cached loop must equal, token for token (and the
-        baseline of the cache benchmark). Same arguments as `generate`.
+        baseline of the cache benchmark): `reference.decode_by_recomputation`
+        on the model's full forward pass. Same arguments as `generate`.
         """
         max_new_tokens = self._clamp(max_new_tokens)
         packed, lengths = self._pack(prompts, max_new_tokens)
-        # The whole (B, context) buffer each step: one compiled shape, and
-        # causal attention makes the padding after a row's end irrelevant.
-        tokens = np.zeros((len(packed), self.context_length), "int32")
-        tokens[:, : packed.shape[1]] = packed
-        ends = lengths.copy()
-        stopped = np.zeros(len(packed), bool)
         forward = tf.function(lambda ids: self.model(ids, training=False),
                               jit_compile=self.jit_compile)
-        rows = np.arange(len(packed))
-        for _ in range(max_new_tokens):
-            logits = np.asarray(forward(tf.constant(tokens)))  # (B, context, V)
-            new = np.argmax(logits[rows, ends - 1], axis=-1)
-            active = ~stopped & (ends < self.context_length)
-            tokens[rows[active], ends[active]] = new[active]
-            stopped |= active & np.isin(new, list(stop_token_ids))
-            ends = ends + active
+        tokens, ends = decode_by_recomputation(
+            forward, packed, lengths, max_new_tokens, self.context_length, stop_token_ids
+        )
         return self._unpack(tokens, ends, lengths)

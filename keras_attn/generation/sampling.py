@@ -21,14 +21,8 @@ code, in `tf.function`, under XLA and in a reloaded SavedModel.
 TensorFlow's own stateless random ops (`stateless_categorical`,
 `stateless_uniform`) draw other numbers under XLA than without it.
 
-The settings, and what out-of-range values do (documented once, here, for
-the Python API and the exported signatures alike):
-
-| setting | effect | out of range |
-|---|---|---|
-| `temperature` | divides the logits | `<= 0`: greedy (argmax) |
-| `top_k` | keep the `k` likeliest tokens | `<= 0` or `>= vocabulary`: no limit |
-| `top_p` | keep the smallest set whose probability reaches `p` | outside `(0, 1]`: an error |
+The settings, their defaults and what out-of-range values do are listed
+once, in `keras_attn.generation.settings`.
 """
 
 import tensorflow as tf
@@ -54,15 +48,20 @@ def check_top_p(top_p):
 
 
 def check_temperature(temperature):
-    """Raises `InvalidArgumentError` if `temperature` is NaN or infinite.
+    """Raises `InvalidArgumentError` if `temperature` is negative, NaN or infinite.
 
     >>> print(check_temperature(0.5).numpy())
     0.5
+    >>> check_temperature(-1.0)
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...`temperature` must be a finite number >= 0 (0: greedy). Received: temperature=...
     """
     temperature = tf.convert_to_tensor(temperature, tf.float32)
     check = tf.debugging.Assert(
-        tf.math.is_finite(temperature),
-        ["`temperature` must be a finite number. Received: temperature=", temperature],
+        tf.math.is_finite(temperature) & (temperature >= 0.0),
+        ["`temperature` must be a finite number >= 0 (0: greedy). Received: temperature=",
+         temperature],
     )
     with tf.control_dependencies([check]):
         return tf.identity(temperature)
@@ -141,8 +140,9 @@ def sample_next_token(logits, temperature=0.0, top_k=0, top_p=1.0, seed=(0, 0)):
 
     Args:
         logits: float `(B, V)`, the next-token logits.
-        temperature: float scalar; `<= 0` means greedy (argmax, ties to the
-            lowest id), otherwise the logits are divided by it.
+        temperature: float scalar; `0` means greedy (argmax, ties to the
+            lowest id), otherwise the logits are divided by it. The entry
+            points refuse a negative one; here it is greedy too.
         top_k: int scalar, see `filter_logits`.
         top_p: float scalar, see `filter_logits`.
         seed: int32 `(2,)`, the seed of the draw (see `hash_uniform`). The

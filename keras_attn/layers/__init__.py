@@ -18,6 +18,7 @@ from keras_attn.layers.token_and_position_embedding import (
 from keras_attn.layers.token_and_sinusoidal_encoding import (
     TokenAndSinusoidalEncoding,
 )
+from keras_attn.layers.token_embedding import TokenEmbedding
 from keras_attn.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attn.layers.transformer_encoder_block import TransformerEncoderBlock
 
@@ -29,6 +30,7 @@ __all__ = [
     "SinusoidalPositionEncoding",
     "TokenAndPositionEmbedding",
     "TokenAndSinusoidalEncoding",
+    "TokenEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "causal_mask",

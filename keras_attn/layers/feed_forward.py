@@ -5,7 +5,13 @@ import math
 import keras
 from keras import ops
 
-ACTIVATIONS = ("relu", "gelu", "silu", "swiglu")
+from keras_attn.checks import check_bool
+from keras_attn.checks import check_number
+from keras_attn.checks import check_one_of
+from keras_attn.checks import check_positive_int
+
+# "gelu" is the exact GELU; "gelu_approximate" its tanh approximation (GPT-2's).
+ACTIVATIONS = ("relu", "gelu", "gelu_approximate", "silu", "swiglu")
 
 
 @ops.custom_gradient
@@ -46,7 +52,8 @@ class FeedForward(keras.layers.Layer):
 
     Args:
         intermediate_dim: int, width of the hidden layer.
-        activation: one of `"relu"`, `"gelu"`, `"silu"` or `"swiglu"`.
+        activation: one of `"relu"`, `"gelu"` (exact), `"gelu_approximate"`
+            (the tanh approximation of GPT-2), `"silu"` or `"swiglu"`.
         dropout: float in `[0, 1)`, dropout after the activation.
         output_dim: int, width of the output. Defaults to the input's width.
         use_bias: whether the dense layers have biases.
@@ -85,22 +92,11 @@ class FeedForward(keras.layers.Layer):
         bias_initializer="zeros",
         **kwargs,
     ):
-        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
-            raise ValueError(
-                "`intermediate_dim` must be a positive integer. "
-                f"Received: intermediate_dim={intermediate_dim!r}"
-            )
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown `activation`. Expected one of {ACTIVATIONS}. "
-                f"Received: activation={activation!r}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-        if output_dim is not None and (not isinstance(output_dim, int) or output_dim <= 0):
-            raise ValueError(
-                f"`output_dim` must be a positive integer. Received: output_dim={output_dim!r}"
-            )
+        check_positive_int("intermediate_dim", intermediate_dim)
+        check_one_of("activation", activation, ACTIVATIONS)
+        check_number("dropout", dropout, minimum=0, below=1)
+        check_positive_int("output_dim", output_dim, allow_none=True)
+        check_bool("use_bias", use_bias)
         super().__init__(**kwargs)
         self.supports_masking = True
         self.intermediate_dim = intermediate_dim
@@ -131,7 +127,7 @@ class FeedForward(keras.layers.Layer):
         self.intermediate_dense = self._dense(
             self.intermediate_dim,
             "intermediate_dense",
-            activation=None if self.activation in ("swiglu", "gelu") else self.activation,
+            activation=self.activation if self.activation in ("relu", "silu") else None,
         )
         self.intermediate_dense.build(inputs_shape)
         if gated:
@@ -154,6 +150,8 @@ class FeedForward(keras.layers.Layer):
         hidden = self.intermediate_dense(inputs)  # (N, intermediate_dim)
         if self.activation == "gelu":
             hidden = gelu(hidden)
+        elif self.activation == "gelu_approximate":
+            hidden = keras.activations.gelu(hidden, approximate=True)
         elif self.activation == "swiglu":
             hidden = ops.multiply(self.gate_dense(inputs), hidden)
         hidden = self.dropout_layer(hidden, training=training)

@@ -3,21 +3,16 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_bool
+from keras_attn.checks import check_num_key_value_heads
+from keras_attn.checks import check_number
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.masking import merge_masks
 from keras_attn.layers.masking import without_keras_mask
 from keras_attn.layers.rotary_embedding import RotaryEmbedding
 from keras_attn.layers.scaled_dot_product_attention import (
     scaled_dot_product_attention,
 )
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if allow_none and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
@@ -65,12 +60,14 @@ class MultiHeadAttention(keras.layers.Layer):
     * With `cache_update_index=i`, the keys and values of the `T` new tokens
       are written at positions `i ... i + T - 1`, the queries attend the whole
       cache (so pass `use_causal_mask=True`, or an `attention_mask` of shape
-      `(B, T, max_length)`, to hide positions not yet written), and the
-      layer returns the updated cache.
+      `(B, T, max_length)`, to hide positions not yet written).
     * With `cache_update_index=None`, the cache is read only: keys and values
       are taken from it and `value`/`key` are ignored. Use it for
       cross-attention over a fixed encoder output, with a cache made once by
       `compute_cache(value)`.
+
+    Either way a call with a cache returns `(output, cache)`: the updated
+    cache, or the read-only one as it was.
 
     When a cache is updated, the Keras masks of `value` and `key` only
     describe the new tokens, not the cached ones, so they are not used: pass
@@ -117,10 +114,13 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_update_index: int or scalar int tensor, see above.
 
     Returns:
-        `output` of shape `(B, T, output_shape)`; then, in this order, the
-        attention scores if `return_attention_scores=True`, and the cache if
-        one was given: `output`, `(output, scores)`, `(output, cache)` or
-        `(output, scores, cache)`.
+        One form per call path:
+
+        * `output`, of shape `(B, T, output_shape)`, as Keras's layer;
+        * `(output, scores)` with `return_attention_scores=True`, as Keras's
+          layer; the scores are `(B, num_heads, T, S)`;
+        * `(output, cache)` whenever a `cache` is given, updated or read only
+          (it can't be combined with `return_attention_scores`).
 
     Example:
 
@@ -170,18 +170,14 @@ class MultiHeadAttention(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("key_dim", key_dim)
-        _check_positive_int("value_dim", value_dim, allow_none=True)
-        _check_positive_int("output_shape", output_shape, allow_none=True)
-        _check_positive_int("num_key_value_heads", num_key_value_heads, allow_none=True)
-        if num_key_value_heads is not None and num_heads % num_key_value_heads:
-            raise ValueError(
-                "`num_key_value_heads` must divide `num_heads`. Received: "
-                f"num_key_value_heads={num_key_value_heads}, num_heads={num_heads}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("key_dim", key_dim)
+        check_positive_int("value_dim", value_dim, allow_none=True)
+        check_positive_int("output_shape", output_shape, allow_none=True)
+        check_num_key_value_heads(num_key_value_heads, num_heads)
+        check_number("dropout", dropout, minimum=0, below=1)
+        check_bool("use_bias", use_bias)
+        check_bool("use_rotary_embedding", use_rotary_embedding)
         if use_rotary_embedding and key_dim % 2:
             raise ValueError(
                 "`key_dim` must be even with `use_rotary_embedding=True`. "
@@ -319,6 +315,12 @@ class MultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_update_index=None,
     ):
+        if cache is not None and return_attention_scores:
+            raise ValueError(
+                "`return_attention_scores=True` can't be combined with a `cache`: a "
+                "cached call returns `(output, cache)`. Call the layer without a cache "
+                "to get the scores (keras_attn.viz.attention_scores does)."
+            )
         if key is None:
             key = value
         # Keras filled in the *_mask arguments; the projections don't take masks.
@@ -389,12 +391,11 @@ class MultiHeadAttention(keras.layers.Layer):
         outputs = ops.transpose(outputs, (0, 2, 1, 3))  # (B, T, H, Dv)
         outputs = self.output_dense(outputs)  # (B, T, output_dim)
 
-        results = (outputs,)
-        if return_attention_scores:
-            results += (scores,)
         if cache is not None:
-            results += (cache,)
-        return results[0] if len(results) == 1 else results
+            return outputs, cache
+        if return_attention_scores:
+            return outputs, scores
+        return outputs
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
         return tuple(query_shape[:-1]) + (self._output_shape or query_shape[-1],)
@@ -417,17 +418,13 @@ class MultiHeadAttention(keras.layers.Layer):
         outputs = keras.KerasTensor(
             self.compute_output_shape(query.shape), dtype=self.compute_dtype
         )
-        results = (outputs,)
-        if return_attention_scores:
-            if cache is not None:
-                key_length = cache.shape[2]
-            else:
-                key_length = (value if key is None else key).shape[1]
-            scores_shape = (query.shape[0], self.num_heads, query.shape[1], key_length)
-            results += (keras.KerasTensor(scores_shape, dtype=self.compute_dtype),)
         if cache is not None:
-            results += (keras.KerasTensor(cache.shape, dtype=cache.dtype),)
-        return results[0] if len(results) == 1 else results
+            return outputs, keras.KerasTensor(cache.shape, dtype=cache.dtype)
+        if return_attention_scores:
+            key_length = (value if key is None else key).shape[1]
+            scores_shape = (query.shape[0], self.num_heads, query.shape[1], key_length)
+            return outputs, keras.KerasTensor(scores_shape, dtype=self.compute_dtype)
+        return outputs
 
     def get_config(self):
         config = super().get_config()

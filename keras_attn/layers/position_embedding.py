@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_attn")
 class PositionEmbedding(keras.layers.Layer):
@@ -35,11 +37,7 @@ class PositionEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, sequence_length, initializer="glorot_uniform", **kwargs):
-        if not isinstance(sequence_length, int) or sequence_length <= 0:
-            raise ValueError(
-                "`sequence_length` must be a positive integer. "
-                f"Received: sequence_length={sequence_length!r}"
-            )
+        check_positive_int("sequence_length", sequence_length)
         super().__init__(**kwargs)
         self.sequence_length = sequence_length
         self.supports_masking = True  # keeps the Keras mask of its input

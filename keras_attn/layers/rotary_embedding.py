@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_number
+
 
 @keras.saving.register_keras_serializable(package="keras_attn")
 class RotaryEmbedding(keras.layers.Layer):
@@ -54,16 +56,8 @@ class RotaryEmbedding(keras.layers.Layer):
         feature_axis=-1,
         **kwargs,
     ):
-        if not isinstance(max_wavelength, (int, float)) or max_wavelength <= 1:
-            raise ValueError(
-                "`max_wavelength` must be a number greater than 1. "
-                f"Received: max_wavelength={max_wavelength}"
-            )
-        if scaling_factor <= 0:
-            raise ValueError(
-                "`scaling_factor` must be positive. "
-                f"Received: scaling_factor={scaling_factor}"
-            )
+        check_number("max_wavelength", max_wavelength, above=1)
+        check_number("scaling_factor", scaling_factor, above=0)
         super().__init__(**kwargs)
         self.max_wavelength = max_wavelength
         self.scaling_factor = scaling_factor

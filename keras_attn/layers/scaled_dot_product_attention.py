@@ -5,11 +5,28 @@ import math
 import keras
 from keras import ops
 
+from keras_attn.checks import check_number
 from keras_attn.layers.masking import causal_mask
 
 # Added to the scores of masked keys. The softmax runs in float32, where this
 # is safe; it would overflow to -inf in float16.
 _MASKED_SCORE = -1e9
+
+
+def _check_shapes(query, key, value):
+    """Q Kᵀ needs one depth d_k; P V needs as many values as keys."""
+    depths = (query.shape[-1], key.shape[-1])
+    if None not in depths and depths[0] != depths[1]:
+        raise ValueError(
+            "`query` and `key` must have the same depth (last axis, d_k). Received: "
+            f"query.shape={tuple(query.shape)}, key.shape={tuple(key.shape)}"
+        )
+    lengths = (key.shape[-2], value.shape[-2])
+    if None not in lengths and lengths[0] != lengths[1]:
+        raise ValueError(
+            "`key` and `value` must have the same length (axis -2, S). Received: "
+            f"key.shape={tuple(key.shape)}, value.shape={tuple(value.shape)}"
+        )
 
 
 def _check_mask(mask, scores_shape):
@@ -107,10 +124,8 @@ def scaled_dot_product_attention(
     query = ops.convert_to_tensor(query)
     key = ops.convert_to_tensor(key)
     value = ops.convert_to_tensor(value)
-    if not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(
-            f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate}"
-        )
+    check_number("dropout_rate", dropout_rate, minimum=0, below=1)
+    _check_shapes(query, key, value)
     d_k = query.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d_k)

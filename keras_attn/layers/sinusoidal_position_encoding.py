@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_number
+
 
 @keras.saving.register_keras_serializable(package="keras_attn")
 class SinusoidalPositionEncoding(keras.layers.Layer):
@@ -48,11 +50,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     """
 
     def __init__(self, max_wavelength=10000, **kwargs):
-        if not isinstance(max_wavelength, (int, float)) or max_wavelength <= 1:
-            raise ValueError(
-                "`max_wavelength` must be a number greater than 1. "
-                f"Received: max_wavelength={max_wavelength}"
-            )
+        check_number("max_wavelength", max_wavelength, above=1)
         super().__init__(**kwargs)
         self.max_wavelength = max_wavelength
         self.built = True

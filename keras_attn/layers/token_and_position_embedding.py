@@ -2,12 +2,13 @@
 
 import keras
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.position_embedding import PositionEmbedding
-from keras_attn.layers.reversible_token_embedding import ReversibleTokenEmbedding
+from keras_attn.layers.token_embedding import TokenEmbedding
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
-class TokenAndPositionEmbedding(ReversibleTokenEmbedding):
+class TokenAndPositionEmbedding(TokenEmbedding):
     """Embeds token ids and adds a learned position embedding.
 
     ```
@@ -71,12 +72,12 @@ class TokenAndPositionEmbedding(ReversibleTokenEmbedding):
         position_initializer="glorot_uniform",
         **kwargs,
     ):
+        check_positive_int("sequence_length", sequence_length)
         super().__init__(
             vocabulary_size,
             embedding_dim,
             mask_zero=mask_zero,
             embeddings_initializer=embeddings_initializer,
-            other_sizes=[("sequence_length", sequence_length)],
             **kwargs,
         )
         self.sequence_length = sequence_length
@@ -95,7 +96,14 @@ class TokenAndPositionEmbedding(ReversibleTokenEmbedding):
     def call(self, inputs, start_index=0, reverse=False):
         if reverse:
             return self.reverse(inputs)  # (B, T, V)
-        tokens = self.token_embedding(inputs)  # (B, T, d)
+        length = inputs.shape[-1]
+        if length is not None and length > self.sequence_length:
+            raise ValueError(
+                f"`token_ids` is longer than the position table: {length} > "
+                f"sequence_length={self.sequence_length}. "
+                f"Received: token_ids.shape={tuple(inputs.shape)}"
+            )
+        tokens = self.embed_tokens(inputs)  # (B, T, d)
         return tokens + self.position_embedding(tokens, start_index=start_index)
 
     def get_config(self):

@@ -4,12 +4,12 @@ import math
 
 import keras
 
-from keras_attn.layers.reversible_token_embedding import ReversibleTokenEmbedding
 from keras_attn.layers.sinusoidal_position_encoding import SinusoidalPositionEncoding
+from keras_attn.layers.token_embedding import TokenEmbedding
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
-class TokenAndSinusoidalEncoding(ReversibleTokenEmbedding):
+class TokenAndSinusoidalEncoding(TokenEmbedding):
     """The input layer of "Attention Is All You Need", usable as a tied output head.
 
     ```
@@ -84,13 +84,10 @@ class TokenAndSinusoidalEncoding(ReversibleTokenEmbedding):
             max_wavelength, dtype=self.dtype_policy, name="position_encoding"
         )
 
-    def build(self, inputs_shape):
-        self.token_embedding.build(inputs_shape)
-
     def call(self, inputs, start_index=0, reverse=False):
         if reverse:
             return self.reverse(inputs)  # (B, T, V)
-        tokens = self.token_embedding(inputs) * math.sqrt(self.embedding_dim)  # (B, T, d)
+        tokens = self.embed_tokens(inputs) * math.sqrt(self.embedding_dim)  # (B, T, d)
         return tokens + self.position_encoding(tokens, start_index=start_index)
 
     def get_config(self):

@@ -2,16 +2,26 @@
 
 import keras
 
+from keras_attn.checks import check_bool
+from keras_attn.checks import check_num_key_value_heads
+from keras_attn.checks import check_number
+from keras_attn.checks import check_one_of
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.feed_forward import ACTIVATIONS
 from keras_attn.layers.feed_forward import FeedForward
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
+
+# "layer_norm": mean and variance, scale and shift (the paper, GPT-2).
+# "rms_norm": root mean square, scale only (Llama, Mistral, Gemma).
+NORMALIZATIONS = ("layer_norm", "rms_norm")
 
 
 class TransformerBlock(keras.layers.Layer):
     """Base class of `TransformerEncoderBlock` and `TransformerDecoderBlock`.
 
-    It validates the shared arguments, makes the sublayers, and applies a
-    sublayer with its residual connection in either norm position.
+    It validates the shared arguments, makes the sublayers, and adds each
+    sublayer's output to its input (the residual), with the norm before the
+    sublayer (pre-norm) or after the sum (post-norm).
     """
 
     def __init__(
@@ -24,32 +34,26 @@ class TransformerBlock(keras.layers.Layer):
         normalize_first=False,
         num_key_value_heads=None,
         use_rotary_embedding=False,
+        rotary_max_wavelength=10000,
+        normalization="layer_norm",
+        use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         **kwargs,
     ):
-        for name, value in [("num_heads", num_heads), ("intermediate_dim", intermediate_dim)]:
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
-                )
-        if num_key_value_heads is not None and (
-            not isinstance(num_key_value_heads, int)
-            or num_key_value_heads <= 0
-            or num_heads % num_key_value_heads
-        ):
-            raise ValueError(
-                "`num_key_value_heads` must be a positive integer that divides "
-                f"`num_heads`. Received: num_key_value_heads={num_key_value_heads!r}, "
-                f"num_heads={num_heads}"
-            )
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown `activation`. Expected one of {ACTIVATIONS}. "
-                f"Received: activation={activation!r}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("intermediate_dim", intermediate_dim)
+        check_num_key_value_heads(num_key_value_heads, num_heads)
+        check_one_of("activation", activation, ACTIVATIONS)
+        check_number("dropout", dropout, minimum=0, below=1)
+        check_number("layer_norm_epsilon", layer_norm_epsilon, above=0)
+        check_one_of("normalization", normalization, NORMALIZATIONS)
+        for name, value in [
+            ("normalize_first", normalize_first),
+            ("use_rotary_embedding", use_rotary_embedding),
+            ("use_bias", use_bias),
+        ]:
+            check_bool(name, value)
         super().__init__(**kwargs)
         self.supports_masking = True  # the output keeps the input's padding mask
         self.num_heads = num_heads
@@ -60,6 +64,9 @@ class TransformerBlock(keras.layers.Layer):
         self.normalize_first = normalize_first
         self.num_key_value_heads = num_key_value_heads
         self.use_rotary_embedding = use_rotary_embedding
+        self.rotary_max_wavelength = rotary_max_wavelength
+        self.normalization = normalization
+        self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
@@ -83,26 +90,37 @@ class TransformerBlock(keras.layers.Layer):
             ),
         )
 
+    def _norm(self, name, shape):
+        if self.normalization == "rms_norm":
+            norm = keras.layers.RMSNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+            )
+        else:
+            norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon,
+                center=self.use_bias,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+        norm.build(shape)
+        return norm
+
     def _build_attention(self, prefix, query_shape, value_shape):
         """Makes `{prefix}`, `{prefix}_layer_norm` and `{prefix}_dropout`."""
-        hidden_dim = query_shape[-1]
         attention = MultiHeadAttention(
             num_heads=self.num_heads,
-            key_dim=self._head_size(hidden_dim),
+            key_dim=self._head_size(query_shape[-1]),
             dropout=self.dropout,
+            use_bias=self.use_bias,
             num_key_value_heads=self.num_key_value_heads,
             use_rotary_embedding=self.use_rotary_embedding and prefix == "self_attention",
+            rotary_max_wavelength=self.rotary_max_wavelength,
             dtype=self.dtype_policy,
             name=prefix,
             **self._initializers(),
         )
         attention.build(query_shape, value_shape)
-        norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name=f"{prefix}_layer_norm",
-        )
-        norm.build(query_shape)
+        norm = self._norm(f"{prefix}_layer_norm", query_shape)
         dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name=f"{prefix}_dropout"
         )
@@ -113,40 +131,34 @@ class TransformerBlock(keras.layers.Layer):
             self.intermediate_dim,
             activation=self.activation,
             dropout=self.dropout,
+            use_bias=self.use_bias,
             dtype=self.dtype_policy,
             name="feed_forward",
             **self._initializers(),
         )
         self.feed_forward.build(inputs_shape)
-        self.feed_forward_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="feed_forward_layer_norm",
-        )
-        self.feed_forward_layer_norm.build(inputs_shape)
+        self.feed_forward_layer_norm = self._norm("feed_forward_layer_norm", inputs_shape)
         self.feed_forward_dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="feed_forward_dropout"
         )
 
-    def _residual(self, x, norm, dropout, sublayer, training):
-        """Pre-norm: `x + f(norm(x))` (GPT-2). Post-norm: `norm(x + f(x))` (the paper).
+    # A sublayer f with its residual, in two halves around f:
+    #   pre-norm (GPT-2):    x + f(norm(x))
+    #   post-norm (paper):   norm(x + f(x))
 
-        `sublayer` returns its output and a tuple of extras (scores, cache),
-        which are passed through.
-        """
-        y, extras = sublayer(norm(x) if self.normalize_first else x)
+    def _sublayer_input(self, x, norm):
+        return norm(x) if self.normalize_first else x
+
+    def _add_residual(self, x, y, norm, dropout, training):
         y = x + dropout(y, training=training)
-        return (y if self.normalize_first else norm(y)), extras
+        return y if self.normalize_first else norm(y)
 
     def _feed_forward_residual(self, x, training):
-        y, _ = self._residual(
-            x,
-            self.feed_forward_layer_norm,
-            self.feed_forward_dropout,
-            lambda h: (self.feed_forward(h, training=training), ()),
-            training,
+        y = self.feed_forward(self._sublayer_input(x, self.feed_forward_layer_norm),
+                              training=training)
+        return self._add_residual(
+            x, y, self.feed_forward_layer_norm, self.feed_forward_dropout, training
         )
-        return y
 
     def get_config(self):
         config = super().get_config()
@@ -160,6 +172,9 @@ class TransformerBlock(keras.layers.Layer):
                 "normalize_first": self.normalize_first,
                 "num_key_value_heads": self.num_key_value_heads,
                 "use_rotary_embedding": self.use_rotary_embedding,
+                "rotary_max_wavelength": self.rotary_max_wavelength,
+                "normalization": self.normalization,
+                "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }

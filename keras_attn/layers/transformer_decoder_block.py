@@ -50,14 +50,18 @@ class TransformerDecoderBlock(TransformerBlock):
         intermediate_dim: int, width of the feed-forward hidden layer.
         dropout: float in `[0, 1)`, used for attention weights, the
             feed-forward hidden layer and the residual branches.
-        activation: the feed-forward activation: `"relu"`, `"gelu"`,
-            `"silu"` or `"swiglu"`.
-        layer_norm_epsilon: epsilon of the layer norms.
+        activation: the feed-forward activation, one of
+            `keras_attn.layers.feed_forward.ACTIVATIONS`.
+        layer_norm_epsilon: epsilon of the norms.
         normalize_first: pre-norm (`True`) or post-norm (`False`).
         num_key_value_heads: grouped-query attention, see
             `MultiHeadAttention`.
         use_rotary_embedding: rotate the self-attention's queries and keys
             by their positions.
+        rotary_max_wavelength: the rotary embedding's `max_wavelength`.
+        normalization: `"layer_norm"` or `"rms_norm"` (no shift).
+        use_bias: whether the projections, the feed-forward layers and the
+            layer norms have biases.
         kernel_initializer: initializer of every kernel.
         bias_initializer: initializer of every bias.
         **kwargs: base layer arguments, such as `name` and `dtype`.
@@ -79,9 +83,11 @@ class TransformerDecoderBlock(TransformerBlock):
         training: whether dropout is active.
 
     Returns:
-        `outputs` `(B, T, width)`; then, in this order, the scores dict if
-        `return_attention_scores=True`, and the updated self-attention
-        cache if one was given.
+        One form per call path: `outputs` `(B, T, width)`; `(outputs,
+        scores)` with `return_attention_scores=True`, the scores a dict
+        `{"self_attention": (B, H, T, T), "cross_attention": (B, H, T, S)}`;
+        `(outputs, self_attention_cache)` whenever a `self_attention_cache`
+        is given (a read-only `cross_attention_cache` is not returned).
 
     Example:
 
@@ -148,74 +154,69 @@ class TransformerDecoderBlock(TransformerBlock):
                 "This block has cross-attention and needs `encoder_sequence` (or "
                 "`cross_attention_cache`). Received: encoder_sequence=None"
             )
+        if self_attention_cache is not None and return_attention_scores:
+            raise ValueError(
+                "`return_attention_scores=True` can't be combined with a "
+                "`self_attention_cache`: a cached call returns `(outputs, cache)`."
+            )
         if decoder_padding_mask is None:
             decoder_padding_mask = keras_mask(decoder_sequence)
         if encoder_padding_mask is None and encoder_sequence is not None:
             encoder_padding_mask = keras_mask(encoder_sequence)
         scores = {}
 
-        def self_attend(x):  # (B, T, width) -> (B, T, width)
-            results = self.self_attention(
-                x,
-                x,
+        # Causal self-attention: (B, T, width) -> (B, T, width).
+        x = decoder_sequence
+        h = self._sublayer_input(x, self.self_attention_layer_norm)
+        attended = self.self_attention(
+            h,
+            h,
+            query_mask=decoder_padding_mask,
+            value_mask=decoder_padding_mask,
+            attention_mask=decoder_attention_mask,
+            use_causal_mask=use_causal_mask,
+            cache=self_attention_cache,
+            cache_update_index=self_attention_cache_update_index,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+        # Scores only when asked: computing them needs the unfused attention.
+        if self_attention_cache is not None:
+            attended, self_attention_cache = attended
+        elif return_attention_scores:
+            attended, scores["self_attention"] = attended
+        x = self._add_residual(
+            x, attended, self.self_attention_layer_norm, self.self_attention_dropout, training
+        )
+
+        # Cross-attention: (B, T, width) over the encoder's (B, S, width_enc).
+        if self.has_cross_attention:
+            h = self._sublayer_input(x, self.cross_attention_layer_norm)
+            attended = self.cross_attention(
+                h,
+                encoder_sequence,
                 query_mask=decoder_padding_mask,
-                value_mask=decoder_padding_mask,
-                attention_mask=decoder_attention_mask,
-                use_causal_mask=use_causal_mask,
-                cache=self_attention_cache,
-                cache_update_index=self_attention_cache_update_index,
+                value_mask=encoder_padding_mask,
+                attention_mask=encoder_attention_mask,
+                cache=cross_attention_cache,
                 return_attention_scores=return_attention_scores,
                 training=training,
             )
-            # Scores only when asked: computing them needs the unfused attention.
-            results = results if isinstance(results, tuple) else (results,)
-            return results[0], results[1:]  # extras: (), (scores,), (cache,) or (scores, cache)
-
-        x, extras = self._residual(
-            decoder_sequence,
-            self.self_attention_layer_norm,
-            self.self_attention_dropout,
-            self_attend,
-            training,
-        )
-        if return_attention_scores:
-            scores["self_attention"] = extras[0]
-        new_cache = extras[-1] if self_attention_cache is not None else None
-
-        if self.has_cross_attention:
-
-            def cross_attend(x):  # (B, T, width), (B, S, width_enc) -> (B, T, width)
-                results = self.cross_attention(
-                    x,
-                    encoder_sequence,
-                    query_mask=decoder_padding_mask,
-                    value_mask=encoder_padding_mask,
-                    attention_mask=encoder_attention_mask,
-                    cache=cross_attention_cache,
-                    return_attention_scores=return_attention_scores,
-                    training=training,
-                )
-                results = results if isinstance(results, tuple) else (results,)
-                # (outputs, (scores,)) or (outputs, ()); a read-only cache is not returned
-                return results[0], results[1:2] if return_attention_scores else ()
-
-            x, cross_scores = self._residual(
-                x,
-                self.cross_attention_layer_norm,
-                self.cross_attention_dropout,
-                cross_attend,
+            if cross_attention_cache is not None:
+                attended = attended[0]  # the read-only cache comes back unchanged
+            elif return_attention_scores:
+                attended, scores["cross_attention"] = attended
+            x = self._add_residual(
+                x, attended, self.cross_attention_layer_norm, self.cross_attention_dropout,
                 training,
             )
-            if return_attention_scores:
-                scores["cross_attention"] = cross_scores[0]
 
         x = self._feed_forward_residual(x, training)
-        results = (x,)
+        if self_attention_cache is not None:
+            return x, self_attention_cache
         if return_attention_scores:
-            results += (scores,)
-        if new_cache is not None:
-            results += (new_cache,)
-        return results[0] if len(results) == 1 else results
+            return x, scores
+        return x
 
     def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return decoder_sequence_shape
@@ -230,29 +231,24 @@ class TransformerDecoderBlock(TransformerBlock):
         **kwargs,
     ):
         outputs = keras.KerasTensor(decoder_sequence.shape, dtype=self.compute_dtype)
-        batch, length = decoder_sequence.shape[0], decoder_sequence.shape[1]
-        results = (outputs,)
-        if return_attention_scores:
-            self_length = (
-                length if self_attention_cache is None else self_attention_cache.shape[2]
-            )
-            scores = {
-                "self_attention": keras.KerasTensor(
-                    (batch, self.num_heads, length, self_length), dtype=self.compute_dtype
-                )
-            }
-            if self.has_cross_attention:
-                cross_length = (
-                    encoder_sequence.shape[1]
-                    if cross_attention_cache is None
-                    else cross_attention_cache.shape[2]
-                )
-                scores["cross_attention"] = keras.KerasTensor(
-                    (batch, self.num_heads, length, cross_length), dtype=self.compute_dtype
-                )
-            results += (scores,)
         if self_attention_cache is not None:
-            results += (
-                keras.KerasTensor(self_attention_cache.shape, dtype=self_attention_cache.dtype),
+            cache = keras.KerasTensor(self_attention_cache.shape, dtype=self_attention_cache.dtype)
+            return outputs, cache
+        if not return_attention_scores:
+            return outputs
+        batch, length = decoder_sequence.shape[0], decoder_sequence.shape[1]
+        scores = {
+            "self_attention": keras.KerasTensor(
+                (batch, self.num_heads, length, length), dtype=self.compute_dtype
             )
-        return results[0] if len(results) == 1 else results
+        }
+        if self.has_cross_attention:
+            cross_length = (
+                encoder_sequence.shape[1]
+                if cross_attention_cache is None
+                else cross_attention_cache.shape[2]
+            )
+            scores["cross_attention"] = keras.KerasTensor(
+                (batch, self.num_heads, length, cross_length), dtype=self.compute_dtype
+            )
+        return outputs, scores

@@ -35,13 +35,17 @@ class TransformerEncoderBlock(TransformerBlock):
         intermediate_dim: int, width of the feed-forward hidden layer.
         dropout: float in `[0, 1)`, used for attention weights, the
             feed-forward hidden layer and both residual branches.
-        activation: the feed-forward activation: `"relu"`, `"gelu"`,
-            `"silu"` or `"swiglu"`.
-        layer_norm_epsilon: epsilon of the layer norms.
+        activation: the feed-forward activation, one of
+            `keras_attn.layers.feed_forward.ACTIVATIONS`.
+        layer_norm_epsilon: epsilon of the norms.
         normalize_first: pre-norm (`True`) or post-norm (`False`).
         num_key_value_heads: grouped-query attention, see
             `MultiHeadAttention`.
         use_rotary_embedding: rotate queries and keys by their positions.
+        rotary_max_wavelength: the rotary embedding's `max_wavelength`.
+        normalization: `"layer_norm"` or `"rms_norm"` (no shift).
+        use_bias: whether the projections, the feed-forward layers and the
+            layer norms have biases.
         kernel_initializer: initializer of every kernel.
         bias_initializer: initializer of every bias.
         **kwargs: base layer arguments, such as `name` and `dtype`.
@@ -88,26 +92,27 @@ class TransformerEncoderBlock(TransformerBlock):
     ):
         if padding_mask is None:
             padding_mask = keras_mask(inputs)
-
-        def attend(x):  # (B, T, width) -> (B, T, width), (scores,) or ()
-            # Scores only when asked: computing them needs the unfused attention.
-            results = self.self_attention(
-                x,
-                x,
-                query_mask=padding_mask,
-                value_mask=padding_mask,
-                attention_mask=attention_mask,
-                return_attention_scores=return_attention_scores,
-                training=training,
-            )
-            return (results[0], results[1:]) if return_attention_scores else (results, ())
-
-        x, scores = self._residual(
-            inputs, self.self_attention_layer_norm, self.self_attention_dropout, attend, training
+        # Self-attention: (B, T, width) -> (B, T, width), every token to every token.
+        h = self._sublayer_input(inputs, self.self_attention_layer_norm)
+        attended = self.self_attention(
+            h,
+            h,
+            query_mask=padding_mask,
+            value_mask=padding_mask,
+            attention_mask=attention_mask,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+        # Scores only when asked: computing them needs the unfused attention.
+        if return_attention_scores:
+            attended, scores = attended
+        x = self._add_residual(
+            inputs, attended, self.self_attention_layer_norm, self.self_attention_dropout,
+            training,
         )
         x = self._feed_forward_residual(x, training)
         if return_attention_scores:
-            return x, {"self_attention": scores[0]}
+            return x, {"self_attention": scores}
         return x
 
     def compute_output_shape(self, inputs_shape):

@@ -1,4 +1,4 @@
-"""The encoder-decoder Transformer of "Attention Is All You Need", its config and presets.
+"""The encoder-decoder Transformer of "Attention Is All You Need": `Translator`, its config and presets.
 
 ```
 encoder_token_ids (B, S)                    decoder_token_ids (B, T)
@@ -30,14 +30,16 @@ positions.
 import dataclasses
 
 import keras
+from keras import ops
 
+from keras_attn.checks import check_one_of
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.token_and_sinusoidal_encoding import TokenAndSinusoidalEncoding
 from keras_attn.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attn.layers.transformer_encoder_block import TransformerEncoderBlock
-from keras_attn.models.config_checks import check_model_fields
-from keras_attn.models.config_checks import check_positive_int
-from keras_attn.models.config_checks import config_from_preset
+from keras_attn.models.config_fields import check_model_fields
+from keras_attn.models.config_fields import config_from_preset
 
 POSITION_ENCODINGS = ("sinusoidal", "learned")
 
@@ -133,11 +135,7 @@ class TransformerConfig:
         check_model_fields(self)
         check_positive_int("encoder_vocabulary_size", self.encoder_vocabulary_size)
         check_positive_int("decoder_vocabulary_size", self.decoder_vocabulary_size)
-        if self.position_encoding not in POSITION_ENCODINGS:
-            raise ValueError(
-                f"`position_encoding` must be one of {POSITION_ENCODINGS}. "
-                f"Received: position_encoding={self.position_encoding!r}"
-            )
+        check_one_of("position_encoding", self.position_encoding, POSITION_ENCODINGS)
 
     @classmethod
     def preset(cls, name, **overrides):
@@ -148,7 +146,7 @@ class TransformerConfig:
         >>> TransformerConfig.preset("big")
         Traceback (most recent call last):
         ...
-        ValueError: Unknown TransformerConfig preset. Expected one of ('tiny', 'small', 'base'). Received: name='big'
+        ValueError: `name` must be one of ('tiny', 'small', 'base'). Received: name='big'
         """
         return config_from_preset(cls, TRANSFORMER_PRESETS, name, overrides)
 
@@ -164,8 +162,9 @@ def _embedding(config, vocabulary_size, name):
     )
 
 
-def build_transformer(config, name="transformer"):
-    """Builds an encoder-decoder Transformer as a functional `keras.Model`.
+@keras.saving.register_keras_serializable(package="keras_attn")
+class Translator(keras.Model):
+    """An encoder-decoder Transformer: a functional `keras.Model` built from a `TransformerConfig`.
 
     Inputs are a dict `{"encoder_token_ids": (B, S), "decoder_token_ids":
     (B, T)}` of int32 ids, with 0 as padding; the output is logits
@@ -176,12 +175,23 @@ def build_transformer(config, name="transformer"):
     (`decoder_token_ids != 0`), so Keras losses and metrics ignore padded
     positions.
 
-    Layers: `encoder_token_ids`, `encoder_embedding`,
-    `encoder_embedding_dropout`, `encoder_block_0` ...
-    (`TransformerEncoderBlock`s), `encoder_final_layer_norm` (pre-norm
-    only); `decoder_token_ids`, `decoder_embedding`,
-    `decoder_embedding_dropout`, `decoder_block_0` ...
-    (`TransformerDecoderBlock`s with cross-attention to the encoder output),
+    The forward pass is written once, as two methods that the model's graph
+    is built from and that generation calls directly:
+
+    * `encode(encoder_token_ids)` -> the encoder output `(B, S, d)` and its
+      padding mask `(B, S)`;
+    * `decode(decoder_token_ids, encoder_output, encoder_padding_mask,
+      ...)` -> logits, with each block's caches when given.
+
+    `keras_attn.generation.TranslatorGenerator` encodes a source once, makes
+    each block's cross-attention cache with `decoder_state`, then calls
+    `call_decoder_with_cache` once per target token.
+
+    Layers (and attributes): `encoder_embedding`,
+    `encoder_embedding_dropout`, `encoder_blocks` (`encoder_block_0` ...,
+    `TransformerEncoderBlock`s), `encoder_final_layer_norm` (pre-norm only);
+    `decoder_embedding`, `decoder_embedding_dropout`, `decoder_blocks`
+    (`decoder_block_0` ..., `TransformerDecoderBlock`s with cross-attention),
     `decoder_final_layer_norm` (pre-norm only), `lm_head` (untied only) and
     `logits`. The embeddings are `TokenAndSinusoidalEncoding` or, with
     `position_encoding="learned"`, `TokenAndPositionEmbedding`. With
@@ -191,14 +201,12 @@ def build_transformer(config, name="transformer"):
     Args:
         config: a `TransformerConfig`.
         name: the model's name.
-
-    Returns:
-        An uncompiled `keras.Model`.
+        **kwargs: other `keras.Model` arguments, such as `trainable`.
 
     Example:
 
     >>> config = TransformerConfig.preset("tiny", num_layers=1, vocabulary_size=50)
-    >>> model = build_transformer(config)
+    >>> model = Translator(config)
     >>> [layer.name for layer in model.layers]   # in graph order
     ['encoder_token_ids', 'encoder_embedding', 'decoder_token_ids',
      'encoder_embedding_dropout', 'decoder_embedding', 'encoder_block_0',
@@ -210,49 +218,173 @@ def build_transformer(config, name="transformer"):
     References:
         Vaswani et al., "Attention Is All You Need", 2017.
     """
-    if not isinstance(config, TransformerConfig):
-        raise TypeError(f"`config` must be a TransformerConfig. Received: config={config!r}")
-    block_args = dict(
-        num_heads=config.num_heads,
-        intermediate_dim=config.intermediate_dim,
-        dropout=config.dropout,
-        activation=config.activation,
-        layer_norm_epsilon=config.layer_norm_epsilon,
-        normalize_first=config.normalize_first,
-        num_key_value_heads=config.num_key_value_heads,
-    )
 
-    def final_norm(x, name):  # a pre-norm stack ends un-normalized
-        if not config.normalize_first:
-            return x
-        return keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name=name)(x)
+    def __init__(self, config, name="transformer", **kwargs):
+        if isinstance(config, dict):  # from get_config
+            config = TransformerConfig(**config)
+        if not isinstance(config, TransformerConfig):
+            raise TypeError(f"`config` must be a TransformerConfig. Received: config={config!r}")
+        block_args = dict(
+            num_heads=config.num_heads,
+            intermediate_dim=config.intermediate_dim,
+            dropout=config.dropout,
+            activation=config.activation,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            normalize_first=config.normalize_first,
+            num_key_value_heads=config.num_key_value_heads,
+        )
 
-    # Encoder: (B, S) -> (B, S, d), with the padding mask `ids != 0` attached.
-    encoder_token_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
-    x = _embedding(config, config.encoder_vocabulary_size, "encoder_embedding")(
-        encoder_token_ids
-    )
-    x = keras.layers.Dropout(config.dropout, name="encoder_embedding_dropout")(x)
-    for i in range(config.num_layers):
-        x = TransformerEncoderBlock(**block_args, name=f"encoder_block_{i}")(x)
-    encoder_output = final_norm(x, "encoder_final_layer_norm")  # (B, S, d)
+        # === Layers ===
+        self.encoder_embedding = _embedding(
+            config, config.encoder_vocabulary_size, "encoder_embedding"
+        )
+        self.encoder_embedding_dropout = keras.layers.Dropout(
+            config.dropout, name="encoder_embedding_dropout"
+        )
+        self.encoder_blocks = [
+            TransformerEncoderBlock(**block_args, name=f"encoder_block_{i}")
+            for i in range(config.num_layers)
+        ]
+        self.decoder_embedding = _embedding(
+            config, config.decoder_vocabulary_size, "decoder_embedding"
+        )
+        self.decoder_embedding_dropout = keras.layers.Dropout(
+            config.dropout, name="decoder_embedding_dropout"
+        )
+        self.decoder_blocks = [
+            TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
+            for i in range(config.num_layers)
+        ]
+        # A pre-norm stack ends un-normalized: each side ends with a norm.
+        self.encoder_final_layer_norm = self.decoder_final_layer_norm = None
+        if config.normalize_first:
+            self.encoder_final_layer_norm = keras.layers.LayerNormalization(
+                epsilon=config.layer_norm_epsilon, name="encoder_final_layer_norm"
+            )
+            self.decoder_final_layer_norm = keras.layers.LayerNormalization(
+                epsilon=config.layer_norm_epsilon, name="decoder_final_layer_norm"
+            )
+        self.lm_head = None
+        if not config.tie_embeddings:
+            self.lm_head = keras.layers.Dense(
+                config.decoder_vocabulary_size, use_bias=False, name="lm_head"
+            )
+        self.logits_cast = keras.layers.Activation("linear", dtype="float32", name="logits")
 
-    # Decoder: (B, T) -> (B, T, d), attending its past and the encoder output.
-    decoder_token_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
-    decoder_embedding = _embedding(config, config.decoder_vocabulary_size, "decoder_embedding")
-    y = decoder_embedding(decoder_token_ids)
-    y = keras.layers.Dropout(config.dropout, name="decoder_embedding_dropout")(y)
-    for i in range(config.num_layers):
-        y = TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")(y, encoder_output)
-    y = final_norm(y, "decoder_final_layer_norm")  # (B, T, d)
+        # === The forward pass: the same two methods generation calls ===
+        encoder_token_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
+        decoder_token_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
+        encoder_output, encoder_padding_mask = self.encode(encoder_token_ids)
+        logits = self.decode(decoder_token_ids, encoder_output, encoder_padding_mask)
+        super().__init__(
+            {"encoder_token_ids": encoder_token_ids, "decoder_token_ids": decoder_token_ids},
+            logits,
+            name=name,
+            **kwargs,
+        )
+        self.config = config
 
-    if config.tie_embeddings:
-        y = decoder_embedding(y, reverse=True)  # (B, T, decoder_vocabulary_size)
-    else:
-        y = keras.layers.Dense(config.decoder_vocabulary_size, use_bias=False, name="lm_head")(y)
-    logits = keras.layers.Activation("linear", dtype="float32", name="logits")(y)
-    return keras.Model(
-        {"encoder_token_ids": encoder_token_ids, "decoder_token_ids": decoder_token_ids},
-        logits,
-        name=name,
-    )
+    def encode(self, encoder_token_ids, training=None):
+        """`(B, S)` source ids (0 = padding) -> encoder output `(B, S, d)` and
+        its padding mask `(B, S)` (True for real tokens)."""
+        x = self.encoder_embedding(encoder_token_ids)  # carries the mask ids != 0
+        x = self.encoder_embedding_dropout(x, training=training)
+        for block in self.encoder_blocks:
+            x = block(x, training=training)  # (B, S, d)
+        if self.encoder_final_layer_norm is not None:
+            x = self.encoder_final_layer_norm(x)
+        return x, ops.not_equal(encoder_token_ids, 0)
+
+    def decode(self, decoder_token_ids, encoder_output, encoder_padding_mask,
+               self_attention_caches=None, cross_attention_caches=None, index=0,
+               training=None):
+        """Logits `(B, T, V)` of target ids `(B, T)` at positions `index ...`.
+
+        Without caches this is the model's decoder. With them (the tuples of
+        `decoder_state`), each block reads and writes its self-attention cache
+        at `index` and reads its cross-attention cache instead of projecting
+        `encoder_output` again; the result is then `(logits, self_attention_caches)`.
+        """
+        cached = self_attention_caches is not None
+        y = self.decoder_embedding(decoder_token_ids, start_index=index)  # (B, T, d)
+        y = self.decoder_embedding_dropout(y, training=training)
+        new_caches = []
+        for i, block in enumerate(self.decoder_blocks):
+            if cached:
+                y, cache = block(
+                    y,
+                    encoder_padding_mask=encoder_padding_mask,
+                    self_attention_cache=self_attention_caches[i],
+                    self_attention_cache_update_index=index,
+                    cross_attention_cache=cross_attention_caches[i],
+                    training=training,
+                )
+                new_caches.append(cache)
+            else:
+                y = block(y, encoder_output, encoder_padding_mask=encoder_padding_mask,
+                          training=training)
+        if self.decoder_final_layer_norm is not None:
+            y = self.decoder_final_layer_norm(y)
+        if self.lm_head is None:
+            y = self.decoder_embedding(y, reverse=True)  # (B, T, V)
+        else:
+            y = self.lm_head(y)
+        logits = self.logits_cast(y)
+        return (logits, tuple(new_caches)) if cached else logits
+
+    @property
+    def decoder_context_length(self):
+        """The most target positions: the learned table's rows, or the config's
+        `max_sequence_length` with sinusoidal positions."""
+        return self.config.max_sequence_length
+
+    def decoder_state(self, encoder_output, encoder_padding_mask, length):
+        """What a decoding step needs besides the token: `(self_attention_caches,
+        cross_attention_caches, encoder_padding_mask)`.
+
+        The cross-attention caches project the encoder output once per source
+        (not once per step); the self-attention caches are empty, `length`
+        positions long.
+        """
+        batch_size = ops.shape(encoder_output)[0]
+        cross = tuple(block.cross_attention.compute_cache(encoder_output)
+                      for block in self.decoder_blocks)
+        caches = tuple(block.self_attention.get_empty_cache(batch_size, length)
+                       for block in self.decoder_blocks)
+        return caches, cross, encoder_padding_mask
+
+    def call_decoder_with_cache(self, decoder_token_ids, state, index):
+        """One step: `(logits (B, T, V) float32, state)` for target ids `(B, T)` at `index`."""
+        caches, cross, padding_mask = state
+        logits, caches = self.decode(decoder_token_ids, None, padding_mask, caches, cross, index)
+        return logits, (caches, cross, padding_mask)
+
+    def get_config(self):
+        return {
+            "config": dataclasses.asdict(self.config),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_transformer(config, name="transformer"):
+    """Builds `Translator(config)`: an uncompiled functional `keras.Model`.
+
+    Args:
+        config: a `TransformerConfig`.
+        name: the model's name.
+
+    Returns:
+        A `Translator`; see it for the inputs, outputs and layers.
+
+    Example:
+
+    >>> model = build_transformer(TransformerConfig.preset("tiny", vocabulary_size=50))
+    >>> sorted(model.input)
+    ['decoder_token_ids', 'encoder_token_ids']
+    """
+    return Translator(config, name=name)

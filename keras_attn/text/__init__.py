@@ -54,8 +54,12 @@ from keras_attn.text.saving import save_tokenizer
 from keras_attn.text.special_tokens import RESERVED_TOKENS
 from keras_attn.text.word_piece_tokenizer import SPACE_MARKER
 from keras_attn.text.word_piece_tokenizer import ReversibleWordPieceTokenizer
+from keras_attn.text.words import real_word_rate
+from keras_attn.text.words import words
 
 __all__ = [
+    "real_word_rate",
+    "words",
     "ByteTokenizer",
     "CharacterTokenizer",
     "RESERVED_TOKENS",

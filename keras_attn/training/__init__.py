@@ -1,4 +1,4 @@
-"""Training: the masked loss and metrics, schedules, AdamW, callbacks and `Trainer`.
+"""Training: the masked loss and metrics, schedules, AdamW, callbacks, `Trainer` and the recipes.
 
 >>> import keras_attn
 >>> from keras_attn import training
@@ -21,6 +21,11 @@ from keras_attn.training.losses import MaskedSparseCategoricalCrossentropy
 from keras_attn.training.metrics import MaskedAccuracy
 from keras_attn.training.metrics import Perplexity
 from keras_attn.training.optimizers import AdamW
+from keras_attn.training.recipes import TrainingRun
+from keras_attn.training.recipes import choose_precision
+from keras_attn.training.recipes import read_run
+from keras_attn.training.recipes import train_gpt
+from keras_attn.training.recipes import train_translator
 from keras_attn.training.schedules import TransformerSchedule
 from keras_attn.training.schedules import warmup_cosine_decay
 from keras_attn.training.trainer import Trainer
@@ -34,10 +39,15 @@ __all__ = [
     "STRATEGIES",
     "TextSamples",
     "Trainer",
+    "TrainingRun",
     "TransformerSchedule",
+    "choose_precision",
     "gpt_sampler",
     "is_chief",
     "make_strategy",
+    "read_run",
     "standard_callbacks",
+    "train_gpt",
+    "train_translator",
     "warmup_cosine_decay",
 ]

@@ -18,9 +18,8 @@ out_dir/
 `TextSamples` (with `gpt_sampler` to feed it) and `ModelCheckpoint` are
 written here: Keras has no callback for text summaries, and its
 `ModelCheckpoint` writes the file in place, so a run killed mid-write
-leaves a truncated checkpoint. The rest are Keras's own. The generation
-package's cached sampler can replace `gpt_sampler` once it exists:
-`TextSamples` takes any `fn(model) -> str`.
+leaves a truncated checkpoint. The rest are Keras's own. `TextSamples`
+takes any `fn(model) -> str`.
 
 `keras_attn.training.Trainer` uses the same layout, with its own step-exact
 backup in place of `BackupAndRestore` (see its docstring).
@@ -31,11 +30,11 @@ import pathlib
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_attn.models.config_checks import check_positive_int
-from keras_attn.training.checks import check_non_negative_number
+from keras_attn.checks import check_number
+from keras_attn.checks import check_positive_int
+from keras_attn.generation.gpt_generator import GPTGenerator
 
 
 class TextSamples(keras.callbacks.Callback):
@@ -96,14 +95,13 @@ class TextSamples(keras.callbacks.Callback):
             self._writer = None
 
 
-def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0,
-                context_length=None):
-    """A `generate_fn(model) -> str` that continues a prompt with a GPT.
+def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0):
+    """A `generate_fn(model) -> str` that continues a prompt with a GPT, for `TextSamples`.
 
-    It reruns the model on the whole window (up to `context_length` tokens)
-    for each new token, without a cache: slow, but enough for a sample per
-    epoch. Each call starts from the same seed, so samples from different
-    epochs differ only through the model.
+    It runs `keras_attn.generation.GPTGenerator`, the cached decoder, made
+    once per model (its compiled loop reads the weights as they train).
+    Each call uses the same seed, so samples from different epochs differ
+    only through the model.
 
     Args:
         prompt_ids: the prompt's token ids.
@@ -111,22 +109,18 @@ def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0,
         detokenize: `fn(list of ids) -> str`.
         temperature: 0 for greedy decoding, else sample from
             `softmax(logits / temperature)`.
-        seed: int, the NumPy seed of the sampling.
-        context_length: the longest window. Defaults to the
-            `sequence_length` of the model's `"embedding"` layer (the
-            `max_sequence_length` of `build_gpt`).
+        seed: int, the seed of the draw.
 
-    Example: a fake "model" whose logits always favour token 3.
+    Example:
 
-    >>> import numpy as np
-    >>> def always_3(ids, training=False):
-    ...     return np.eye(5, dtype="float32")[np.full(np.shape(ids), 3)]
-    >>> generate = gpt_sampler([1, 2], 4, detokenize=str, context_length=8)
-    >>> generate(always_3)
-    '[1, 2, 3, 3, 3, 3]'
+    >>> from keras_attn.models import GPTConfig, build_gpt
+    >>> model = build_gpt(GPTConfig.preset("baby", vocabulary_size=10, num_layers=1))
+    >>> generate = gpt_sampler([1, 2], 4, detokenize=str)
+    >>> len(eval(generate(model)))   # the prompt and 4 new tokens
+    6
     """
     check_positive_int("max_new_tokens", max_new_tokens)
-    check_non_negative_number("temperature", temperature)
+    check_number("temperature", temperature, minimum=0)
     if not callable(detokenize):
         raise ValueError(
             "`detokenize` must be a function `fn(ids) -> str`. "
@@ -135,20 +129,15 @@ def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0,
     prompt_ids = [int(i) for i in prompt_ids]
     if not prompt_ids:
         raise ValueError("`prompt_ids` must hold at least one token. Received: prompt_ids=[]")
+    generators = {}  # id(model) -> its GPTGenerator
 
     def generate(model):
-        length = context_length or model.get_layer("embedding").sequence_length
-        rng = np.random.default_rng(seed)
-        ids = list(prompt_ids)
-        for _ in range(max_new_tokens):
-            window = np.array([ids[-length:]], dtype="int32")  # (1, T)
-            logits = np.asarray(model(window, training=False))[0, -1].astype("float64")  # (V,)
-            if temperature == 0:
-                ids.append(int(np.argmax(logits)))
-            else:
-                probs = np.exp((logits - logits.max()) / temperature)
-                ids.append(int(rng.choice(len(probs), p=probs / probs.sum())))
-        return detokenize(ids)
+        if id(model) not in generators:
+            generators[id(model)] = GPTGenerator(model)
+        new = generators[id(model)].generate(
+            [prompt_ids], max_new_tokens, temperature=temperature, seed=seed
+        )
+        return detokenize(prompt_ids + new[0])
 
     return generate
 

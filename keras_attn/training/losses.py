@@ -15,8 +15,9 @@ from keras import ops
 # `SparseCategoricalCrossentropy(ignore_class=...)` uses this one.
 from keras.src.backend import set_keras_mask
 
-from keras_attn.training.checks import check_pad_id
-from keras_attn.training.checks import check_unit_interval
+from keras_attn.checks import check_int
+from keras_attn.checks import check_number
+
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
@@ -68,7 +69,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     >>> MaskedSparseCategoricalCrossentropy(label_smoothing=1.0)
     Traceback (most recent call last):
     ...
-    ValueError: `label_smoothing` must be in [0, 1). Received: label_smoothing=1.0
+    ValueError: `label_smoothing` must be a number in [0, 1). Received: label_smoothing=1.0
     """
 
     def __init__(
@@ -78,8 +79,8 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name="masked_sparse_categorical_crossentropy",
     ):
-        check_pad_id(pad_id)
-        check_unit_interval("label_smoothing", label_smoothing)
+        check_int("pad_id", pad_id, allow_none=True)
+        check_number("label_smoothing", label_smoothing, minimum=0, below=1)
         # dtype="float32": the base class casts the logits to it before `call`.
         super().__init__(name=name, reduction=reduction, dtype="float32")
         self.pad_id = pad_id

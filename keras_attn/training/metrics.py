@@ -14,8 +14,8 @@ masked logits it divides the masked sum by every token, padding included).
 import keras
 from keras import ops
 
+from keras_attn.checks import check_int
 from keras_attn.layers.masking import keras_mask
-from keras_attn.training.checks import check_pad_id
 
 
 def token_weights(y_true, y_pred, pad_id, sample_weight=None):
@@ -59,7 +59,7 @@ class MaskedAccuracy(keras.metrics.Mean):
     """
 
     def __init__(self, pad_id=0, name="accuracy", dtype="float32"):
-        check_pad_id(pad_id)
+        check_int("pad_id", pad_id, allow_none=True)
         super().__init__(name=name, dtype=dtype)
         self.pad_id = pad_id
 
@@ -94,7 +94,7 @@ class Perplexity(keras.metrics.Mean):
     """
 
     def __init__(self, pad_id=0, name="perplexity", dtype="float32"):
-        check_pad_id(pad_id)
+        check_int("pad_id", pad_id, allow_none=True)
         super().__init__(name=name, dtype=dtype)
         self.pad_id = pad_id
 

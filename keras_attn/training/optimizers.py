@@ -4,8 +4,8 @@ import re
 
 import keras
 
-from keras_attn.training.checks import check_non_negative_number
-from keras_attn.training.checks import check_positive_number
+from keras_attn.checks import check_number
+
 
 # Variable names (`variable.name`, the last part of its path) that weight
 # decay skips: Dense and attention biases ("bias"), LayerNormalization's
@@ -71,9 +71,9 @@ class AdamW(keras.optimizers.AdamW):
         no_decay_names=NO_DECAY_NAMES,
         **kwargs,
     ):
-        check_non_negative_number("weight_decay", weight_decay)
+        check_number("weight_decay", weight_decay, minimum=0)
         if global_clipnorm is not None:
-            check_positive_number("global_clipnorm", global_clipnorm)
+            check_number("global_clipnorm", global_clipnorm, above=0)
         if isinstance(no_decay_names, str) or not all(
             isinstance(name, str) and name for name in no_decay_names
         ):

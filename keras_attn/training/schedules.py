@@ -7,10 +7,9 @@ applied) as `step`, as every Keras schedule does.
 import keras
 from keras import ops
 
-from keras_attn.models.config_checks import check_positive_int
-from keras_attn.training.checks import check_non_negative_int
-from keras_attn.training.checks import check_non_negative_number
-from keras_attn.training.checks import check_positive_number
+from keras_attn.checks import check_int
+from keras_attn.checks import check_number
+from keras_attn.checks import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
@@ -52,7 +51,7 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, hidden_dim, warmup_steps=4000, scale=1.0):
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("warmup_steps", warmup_steps)
-        check_positive_number("scale", scale)
+        check_number("scale", scale, above=0)
         super().__init__()
         self.hidden_dim = hidden_dim
         self.warmup_steps = warmup_steps
@@ -108,10 +107,10 @@ def warmup_cosine_decay(
     ...
     ValueError: `total_steps` must be greater than `warmup_steps`. Received: total_steps=100, warmup_steps=100
     """
-    check_positive_number("peak_learning_rate", peak_learning_rate)
-    check_non_negative_int("warmup_steps", warmup_steps)
+    check_number("peak_learning_rate", peak_learning_rate, above=0)
+    check_int("warmup_steps", warmup_steps, minimum=0)
     check_positive_int("total_steps", total_steps)
-    check_non_negative_number("final_learning_rate", final_learning_rate)
+    check_number("final_learning_rate", final_learning_rate, minimum=0)
     if total_steps <= warmup_steps:
         raise ValueError(
             "`total_steps` must be greater than `warmup_steps`. "

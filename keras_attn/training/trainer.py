@@ -53,7 +53,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from keras_attn.models.config_checks import check_positive_int
+from keras_attn.checks import check_positive_int
 from keras_attn.training.callbacks import standard_callbacks
 from keras_attn.training.distribute import is_chief
 from keras_attn.training.distribute import make_strategy
@@ -217,6 +217,8 @@ class Trainer:
     """
 
     def __init__(self, strategy="default", *, loop="auto", tpu=None):
+        # What run.json records: the name asked for, or the strategy's class.
+        self.strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
         if isinstance(strategy, str):
             strategy = make_strategy(strategy, tpu=tpu)
         elif not isinstance(strategy, tf.distribute.Strategy):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from keras_attn.viz.figures import as_array
-from keras_attn.viz.figures import check_positive_int
+from keras_attn.checks import check_positive_int
 from keras_attn.viz.figures import labels
 from keras_attn.viz.figures import new_figure
 from keras_attn.viz.figures import set_token_ticks

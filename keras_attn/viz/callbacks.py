@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_attn.viz.attention_maps import plot_attention_heads
-from keras_attn.viz.figures import check_positive_int
+from keras_attn.checks import check_positive_int
 from keras_attn.viz.figures import figure_to_image
 from keras_attn.viz.scores import attention_scores
 

@@ -7,11 +7,11 @@ a script saves it with `fig.savefig(path)`, a notebook shows it inline when
 it is a cell's last expression, and nothing has to be closed.
 """
 
-import numbers
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
 
 COLORBAR_LABEL = "<colorbar>"  # the label matplotlib gives a colorbar's axes
 
@@ -104,11 +104,6 @@ def labels(name, tokens, length):
             f"Received: len({name})={len(tokens)}"
         )
     return tokens
-
-
-def check_positive_int(name, value):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 def set_token_ticks(ax, query_labels, key_labels):

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_attn.viz.figures import check_positive_int
+from keras_attn.checks import check_positive_int
 from keras_attn.viz.figures import new_figure
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
 
 # Layers whose `call` takes `return_attention_scores` and then returns
-# `(output, scores, ...)`: ours, and Keras's own, which has the same call.
+# `(output, scores)`: ours, and Keras's own, which has the same call.
 ATTENTION_LAYERS = (MultiHeadAttention, keras.layers.MultiHeadAttention)
 
 
@@ -53,12 +53,9 @@ def _recording(layers, recorded):
             def call(*args, _layer=layer, _original=original, **kwargs):
                 asked = kwargs.get("return_attention_scores", False)
                 kwargs["return_attention_scores"] = True
-                results = _original(*args, **kwargs)  # (output, scores[, cache])
-                recorded.append((_layer, results[1]))
-                if asked:
-                    return results
-                rest = (results[0],) + tuple(results[2:])
-                return rest[0] if len(rest) == 1 else rest
+                output, scores = _original(*args, **kwargs)
+                recorded.append((_layer, scores))
+                return (output, scores) if asked else output
 
             # object.__setattr__: not a tracked attribute, and nothing to save.
             object.__setattr__(layer, "call", call)
