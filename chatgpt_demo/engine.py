@@ -30,12 +30,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from chatgpt_demo import chat  # noqa: E402
+
 try:  # registers the WordPiece ops of the translator's graph
     import tensorflow_text  # noqa: E402, F401
 except ImportError:  # pragma: no cover - only the translator needs it
     tensorflow_text = None
 
 DEFAULT_MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
+SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed")  # of `generate`
 
 
 class RequestError(ValueError):
@@ -56,6 +59,7 @@ class ServedModel:
     loaded: object  # what tf.saved_model.load returned
     settings: dict  # demo.json ({} when missing)
     token_texts: list = None  # a generator's text of each token id, set by ModelRegistry
+    _defaults: dict = None  # read once from the `settings` signature
 
     @property
     def signatures(self):
@@ -74,9 +78,22 @@ class ServedModel:
         return int(self.input_specs("decode_step")["cache"].shape[3])
 
     @property
+    def max_new_tokens_limit(self):
+        """The most new tokens a request may ask for: the context minus one prompt token."""
+        return self.context - 1
+
+    @property
     def defaults(self):
-        """Values for the scalar inputs a request leaves out (max_new_tokens, ...)."""
-        return dict(self.settings.get("defaults", {}))
+        """Values for the scalar inputs a request leaves out (max_new_tokens, ...): the
+        model's own, from its `settings` signature (those of `serving_default`); for a
+        model exported without one, those of its demo.json."""
+        if self._defaults is None:
+            if "settings" in self.signatures:
+                values = self.signatures["settings"]()
+                self._defaults = {name: values[name].numpy().item() for name in SETTINGS}
+            else:
+                self._defaults = dict(self.settings.get("defaults", {}))
+        return dict(self._defaults)
 
     @property
     def chat(self):
@@ -172,26 +189,17 @@ def _token_texts(model):
 
 
 def chat_prompt(model, message, history=(), speaker=None):
-    """The chat format of `model` with the last turns of `history` that fit.
+    """The prompt for `message` in `model`'s chat format (`chatgpt_demo.chat`, the
+    template it was fine-tuned on), with the last turns of `history` that fit.
 
-    `history` holds `(role, text)` pairs, role "user" or "assistant". Each turn
-    is "SPEAKER:\\n<text>\\n\\n"; the prompt ends with "PERSONA:\\n". Earlier
-    turns are dropped first; the message itself keeps its end when too long
-    (the model's context also has to hold the reply).
+    `history` holds `(role, text)` pairs, role "user" or "assistant". The
+    prompt takes at most half the context, leaving the rest to the reply:
+    earlier turns are dropped first, then the message keeps its end.
     """
-    chat = model.chat
-    if chat is None:
+    if model.chat is None:
         raise RequestError(f"Model {model.name!r} has no chat format; use /api/complete")
-    speaker = speaker or chat["user_speaker"]
-    turn = {"user": speaker, "assistant": chat["persona"]}
-    ending = f"{speaker}:\n{message}\n\n{chat['persona']}:\n"
-    text = ending
-    for role, said in reversed(list(history)):
-        candidate = f"{turn[role]}:\n{said}\n\n" + text
-        if len(candidate) > model.context // 2:  # leave room for the reply
-            break
-        text = candidate
-    return text
+    return chat.chat_prompt(model.chat["persona"], message, speaker or model.chat["user_speaker"],
+                            history, max_characters=model.context // 2)
 
 
 @dataclasses.dataclass
@@ -220,18 +228,22 @@ class Stream:
                  top_p=None, seed=None, stop=None):
         defaults = model.defaults
 
-        def pick(value, name, fallback):  # the request's, else demo.json's, else ours
-            return value if value is not None else defaults.get(name, fallback)
+        def pick(value, name):  # the request's, else the model's own default
+            if value is not None:
+                return value
+            if name not in defaults:
+                raise RequestError(f"Model {model.name!r} has no default `{name}`; give one")
+            return defaults[name]
 
         self.model = model
         self.prompt = prompt
-        self.max_new_tokens = min(int(pick(max_new_tokens, "max_new_tokens", 100)),
-                                  model.context - 1)
+        # `prefill` clamps to the context the way the export does; the steps follow it.
+        self.max_new_tokens = int(pick(max_new_tokens, "max_new_tokens"))
         self.settings = {
-            "temperature": tf.constant(float(pick(temperature, "temperature", 0.8)), tf.float32),
-            "top_k": tf.constant(int(pick(top_k, "top_k", 40)), tf.int32),
-            "top_p": tf.constant(float(pick(top_p, "top_p", 1.0)), tf.float32),
-            "seed": tf.constant(int(pick(seed, "seed", 0)), tf.int32),
+            "temperature": tf.constant(float(pick(temperature, "temperature")), tf.float32),
+            "top_k": tf.constant(int(pick(top_k, "top_k")), tf.int32),
+            "top_p": tf.constant(float(pick(top_p, "top_p")), tf.float32),
+            "seed": tf.constant(int(pick(seed, "seed")), tf.int32),
         }
         self.stop = stop
         self.steps = []

@@ -66,7 +66,7 @@ class Limits:
     """What one request may ask for."""
 
     max_prompt_characters: int = 1000  # a chat message, a prompt, each text to translate
-    max_new_tokens: int = 200  # also at most the model's context - 1
+    max_new_tokens: int = 300  # also at most the model's max_new_tokens_limit
     max_history_turns: int = 20
     max_batch: int = 16  # texts per translation or :predict request
     max_body_bytes: int = 8_000_000  # decode_step's cache as JSON is ~3 MB
@@ -163,7 +163,7 @@ def _check_text(name, text, limits, allow_empty=False):
 
 
 def _check_sampling(request, model, limits):
-    most = min(limits.max_new_tokens, model.context - 1)
+    most = min(limits.max_new_tokens, model.max_new_tokens_limit)
     checks = [
         ("max_new_tokens", request.max_new_tokens, lambda v: 1 <= v <= most, f"from 1 to {most}"),
         ("temperature", request.temperature, lambda v: math.isfinite(v) and 0 <= v <= 5,
@@ -377,7 +377,7 @@ def create_app(registry, limits=Limits(), cors_origins=()):
                     raise RequestError(f"`{name}` holds a string of {longest} bytes; the limit "
                                        f"is {4 * limits.max_prompt_characters}", 413)
             if name == "max_new_tokens" and model.kind == "generator":
-                most = min(limits.max_new_tokens, model.context - 1)
+                most = min(limits.max_new_tokens, model.max_new_tokens_limit)
                 if int(tensor) > most:
                     raise RequestError(f"`max_new_tokens` must be at most {most}. "
                                        f"Received: {int(tensor)}", 413)

@@ -2,8 +2,8 @@
 
 >>> import keras_attn
 >>> gpt = keras_attn.models.build_gpt(keras_attn.models.GPTConfig.preset("baby"))
->>> gpt.get_layer("decoder_block_0").__class__.__name__
-'TransformerDecoderBlock'
+>>> type(gpt).__name__, type(gpt.transformer_blocks[0]).__name__
+('GPT', 'TransformerDecoderBlock')
 """
 
 from keras_attn import data
@@ -13,5 +13,5 @@ from keras_attn import models
 from keras_attn import text
 from keras_attn import training
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["data", "generation", "layers", "models", "text", "training", "__version__"]

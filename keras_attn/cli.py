@@ -281,7 +281,10 @@ def _print_figures(figures):
 def train(args):
     """Runs `keras-attn train` under `args.strategy`, made before any other TensorFlow work."""
     _check_training_args(args)
-    trainer = training.Trainer(args.strategy)
+    try:
+        trainer = training.Trainer(args.strategy)
+    except ValueError as error:  # e.g. no TPU where --strategy tpu asks for one
+        raise UsageError(str(error)) from None
     args.out.mkdir(parents=True, exist_ok=True)
     # Non-chief workers write their copies to a temporary directory.
     files = args.out if trainer.is_chief else pathlib.Path(tempfile.mkdtemp(prefix="keras-attn-"))

@@ -243,16 +243,18 @@ def as_causal_lm(model, context_length=None):
     """
     if hasattr(model, "call_with_cache"):
         return model
-    if not isinstance(model, keras.Model) or not hasattr(model, "_run_through_graph"):
+    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise ValueError(
             "`model` must be a functional keras.Model (token ids -> logits) or have "
             f"`call_with_cache`. Received: model={model!r}"
         )
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    inputs, outputs = model.inputs, model.outputs
+    if (len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 2
+            or "int" not in str(inputs[0].dtype) or len(outputs[0].shape) != 3):
         raise ValueError(
-            "`model` must take one input, token ids (B, T), and return one output, "
-            f"logits (B, T, V). Received: {len(model.inputs)} inputs and "
-            f"{len(model.outputs)} outputs"
+            "`model` must map token ids (B, T) to logits (B, T, V). Received: "
+            f"model={model.name!r} with inputs {[(tuple(x.shape), str(x.dtype)) for x in inputs]} "
+            f"and outputs {[tuple(x.shape) for x in outputs]}"
         )
     lm = CausalLM(model.inputs, model.outputs, name=model.name)
     if context_length is not None:

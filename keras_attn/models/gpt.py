@@ -239,8 +239,6 @@ class GPT(CausalLM):
     """
 
     def __init__(self, config, name="gpt", **kwargs):
-        if isinstance(config, dict):  # from get_config
-            config = GPTConfig(**config)
         if not isinstance(config, GPTConfig):
             raise TypeError(f"`config` must be a GPTConfig. Received: config={config!r}")
 
@@ -301,7 +299,7 @@ class GPT(CausalLM):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**{**config, "config": GPTConfig(**config["config"])})
 
 
 def _embedding(config):

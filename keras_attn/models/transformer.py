@@ -220,8 +220,6 @@ class Translator(keras.Model):
     """
 
     def __init__(self, config, name="transformer", **kwargs):
-        if isinstance(config, dict):  # from get_config
-            config = TransformerConfig(**config)
         if not isinstance(config, TransformerConfig):
             raise TypeError(f"`config` must be a TransformerConfig. Received: config={config!r}")
         block_args = dict(
@@ -368,7 +366,7 @@ class Translator(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**{**config, "config": TransformerConfig(**config["config"])})
 
 
 def build_transformer(config, name="transformer"):

@@ -247,7 +247,7 @@ def test_translation_argument_errors():
         (dict(sources=padded), "`source_ids[1]` holds pad_id=0 at position 1; "),
         (dict(targets=TARGETS[:3]), "Received: 4 sources and 3 targets"),
         (dict(start_id=0), "`start_id` and `end_id` must differ from `pad_id`"),
-        (dict(end_id=-1), "`end_id` must be a non-negative integer. Received: end_id=-1"),
+        (dict(end_id=-1), "`end_id` must be an integer >= 0. Received: end_id=-1"),
         (dict(sources=["a b", "c"]), "`source_ids` must be a list of 1-D sequences of integer"),
         (dict(sources=[[5], [6], [-7], [8]]), "`source_ids` must hold token ids from 0"),
         (dict(batch_size=5), "There are 4 examples, fewer than batch_size=5"),

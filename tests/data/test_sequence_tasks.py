@@ -128,7 +128,7 @@ def test_decoder_inputs_and_labels_on_a_split(splits):
         ({"task": "rev"}, "`task` must be one of ('copy', 'reverse'). Received: task='rev'"),
         ({"num_train": -1}, "`num_train` must be an integer >= 0. Received: num_train=-1"),
         ({"num_test": 1.0}, "Received: num_test=1.0"),
-        ({"min_length": 0}, "`min_length` must be an integer >= 1. Received: min_length=0"),
+        ({"min_length": 0}, "`min_length` must be a positive integer. Received: min_length=0"),
         ({"max_length": True}, "Received: max_length=True"),
         (
             {"vocabulary_size": 3},

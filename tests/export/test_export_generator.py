@@ -88,6 +88,22 @@ def test_logits_signature_equals_the_model(exported):
     )
 
 
+@pytest.mark.parametrize("bad_id", [-1, "vocabulary_size"])
+def test_ids_outside_the_vocabulary_are_refused_by_name(exported, bad_id):
+    _, tokenizer, _, served = exported
+    bad_id = tokenizer.vocabulary_size() if bad_id == "vocabulary_size" else bad_id
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`token_ids` must be in \[0, "
+                                                              rf"{tokenizer.vocabulary_size() - 1}\]"):
+        served.signatures["logits"](token_ids=tf.constant([[5, bad_id]]))
+
+
+def test_settings_signature_returns_the_serving_defaults(exported):
+    _, _, _, served = exported
+    settings = {k: v.numpy().item() for k, v in served.signatures["settings"]().items()}
+    assert settings == {"max_new_tokens": 7, "temperature": 0.0, "top_k": 40, "top_p": 1.0,
+                        "seed": 0, "context_length": CONTEXT}
+
+
 def test_streaming_prefill_and_decode_steps_equal_generate(exported):
     _, _, _, served = exported
     prompt = "JULIET:\nAy"
@@ -115,16 +131,18 @@ def test_empty_prompt_starts_from_a_newline(exported):
 
 
 def test_unknown_characters_and_invalid_utf8_become_unk(exported):
-    _, tokenizer, _, served = exported
-    unk = tokenizer.unk_token_id
-    ids = served.signatures["tokenize"](text=tf.constant(["R\xe9Z", b"R\xff\xfe"]))
-    assert ids["token_ids"].numpy().tolist() == [
-        [tokenizer.token_to_id("R"), unk, unk],
-        [tokenizer.token_to_id("R"), unk, -1],  # 0xff 0xfe: one replacement character
-    ] or ids["token_ids"].numpy()[1, 1] == unk
-    out = generate(served, ["R\xe9Z", b"R\xff\xfe"])
-    assert out["num_tokens"].numpy().tolist() == [10, 10]
-    texts(out["text"])  # valid UTF-8
+    """Each byte that is not UTF-8 is one replacement character, which is [UNK], as is
+    a character outside the vocabulary; `tokenize` pads its rows with -1."""
+    model, tokenizer, _, served = exported
+    unk, r = tokenizer.unk_token_id, tokenizer.token_to_id("R")
+    prompts = ["R\xe9Z", b"R\xff\xfe", b"R\xff"]
+    ids = served.signatures["tokenize"](text=tf.constant(prompts))
+    assert ids["token_ids"].numpy().tolist() == [[r, unk, unk], [r, unk, unk], [r, unk, -1]]
+    assert ids["num_tokens"].numpy().tolist() == [3, 3, 2]
+    out = generate(served, prompts)
+    expected = GPTGenerator(model).generate([[r, unk, unk], [r, unk, unk], [r, unk]], 10)
+    assert out["token_ids"].numpy().tolist() == expected
+    assert texts(out["text"]) == [tokenizer.detokenize(row) for row in expected]
 
 
 def test_long_prompts_are_left_truncated(exported):
@@ -144,10 +162,8 @@ def test_max_new_tokens_out_of_range(exported, max_new_tokens, width):
         assert texts(out["text"]) == [""]
 
 
-def test_non_positive_temperature_is_greedy_and_top_k_zero_is_no_limit(exported):
+def test_top_k_zero_or_negative_is_no_limit(exported):
     _, _, _, served = exported
-    greedy = generate(served, PROMPTS)["token_ids"]
-    np.testing.assert_array_equal(generate(served, PROMPTS, temperature=-1.0)["token_ids"], greedy)
     unlimited = generate(served, PROMPTS, temperature=1.0, top_k=10_000, seed=5)["token_ids"]
     for top_k in (0, -4):
         np.testing.assert_array_equal(
@@ -160,7 +176,8 @@ def test_non_positive_temperature_is_greedy_and_top_k_zero_is_no_limit(exported)
     [
         (dict(top_p=0.0), r"`top_p` must be in \(0, 1\]"),
         (dict(top_p=1.5), r"`top_p` must be in \(0, 1\]"),
-        (dict(temperature=float("nan")), "`temperature` must be a finite number"),
+        (dict(temperature=float("nan")), r"`temperature` must be a finite number >= 0 \(0: greedy\)"),
+        (dict(temperature=-1.0), r"`temperature` must be a finite number >= 0 \(0: greedy\)"),
     ],
 )
 def test_bad_settings_fail_with_a_named_error(exported, settings, message):
@@ -173,10 +190,13 @@ def test_byte_level_export_handles_any_bytes(tmp_path):
     model = sharp_gpt(256)
     served = tf.saved_model.load(str(export_generator(model, ByteTokenizer(), tmp_path / "b")))
     out = generate(served, ["ROMEO: Ô—", b"\xff\xfe\x00", ""], max_new_tokens=6)
-    assert out["num_tokens"].numpy().tolist() == [6, 6, 6]
-    texts(out["text"])  # valid UTF-8 even where the bytes are not
-    expected = GPTGenerator(model).generate([list("ROMEO: Ô—".encode())], 6)
-    assert out["token_ids"].numpy()[0].tolist() == expected[0]
+    # Every byte is a token, and the empty prompt starts from "\n".
+    expected = GPTGenerator(model).generate(
+        [list("ROMEO: Ô—".encode()), [0xFF, 0xFE, 0x00], [ord("\n")]], 6
+    )
+    assert out["token_ids"].numpy().tolist() == expected
+    # The text is valid UTF-8 even where the bytes are not (stray bytes become U+FFFD).
+    assert texts(out["text"]) == [ByteTokenizer().detokenize(row) for row in expected]
 
 
 FRESH_PROCESS = """

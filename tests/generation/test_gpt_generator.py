@@ -106,8 +106,9 @@ def test_one_beam_is_greedy_and_more_beams_score_at_least_as_well_here():
         (lambda g: g.generate([[1, 40]], 3), r"Token ids must be in \[0, 39\]. Received: prompts\[0\]=\[1, 40\]"),
         (lambda g: g.generate([1, 2], 3), r"`prompts` must be a list of prompts"),
         (lambda g: g.generate([[1]], -1), r"`max_new_tokens` must be an integer >= 0. Received: max_new_tokens=-1"),
-        (lambda g: g.generate([[1]], 3, temperature=1.0, top_p=0.0), r"`top_p` must be in \(0, 1\]. Received: top_p=0.0"),
-        (lambda g: g.beam_search([[1]], 3, num_beams=0), r"`num_beams` must be an integer >= 1. Received: num_beams=0"),
+        (lambda g: g.generate([[1]], 3, temperature=-1.0), r"`temperature` must be a number >= 0. Received: temperature=-1.0"),
+        (lambda g: g.generate([[1]], 3, temperature=1.0, top_p=0.0), r"`top_p` must be a number in \(0, 1\]. Received: top_p=0.0"),
+        (lambda g: g.beam_search([[1]], 3, num_beams=0), r"`num_beams` must be a positive integer. Received: num_beams=0"),
     ],
 )
 def test_bad_arguments_are_named(call, message):
@@ -119,7 +120,9 @@ def test_not_a_gpt_is_rejected():
     import keras
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="mlp")
-    with pytest.raises(ValueError, match="`model` must be a GPT .* Received: model='mlp'"):
+    with pytest.raises(ValueError, match=r"`model` must map token ids \(B, T\) to logits "
+                                         r"\(B, T, V\). Received: model='mlp' with inputs "
+                                         r"\[\(\(None, 3\), 'float32'\)\] and outputs \[\(None, 2\)\]"):
         GPTGenerator(model)
 
 

@@ -87,7 +87,8 @@ def test_dropout_only_in_training():
 def test_unknown_activation():
     with pytest.raises(
         ValueError,
-        match=r"Unknown `activation`. Expected one of \('relu', 'gelu', 'silu', 'swiglu'\). Received: activation='tanhh'",
+        match=r"`activation` must be one of \('relu', 'gelu', 'gelu_approximate', 'silu', 'swiglu'\). "
+        r"Received: activation='tanhh'",
     ):
         FeedForward(16, activation="tanhh")
 

@@ -134,7 +134,8 @@ def test_mixed_precision_logits_are_float32(policy, tie_embeddings):
 
 
 def test_presets():
-    assert list(GPT_PRESETS) == ["baby", "mini", "small", "gpt2"]
+    assert list(GPT_PRESETS) == ["baby", "baby_modern", "shakespeare", "mini", "mini_modern",
+                                 "small", "gpt2"]
     baby = GPTConfig.preset("baby")
     assert (baby.num_layers, baby.num_heads, baby.hidden_dim, baby.max_sequence_length,
             baby.intermediate_dim, baby.dropout) == (4, 4, 128, 64, 512, 0.0)
@@ -147,7 +148,8 @@ def test_presets():
             mini.dropout) == (6, 6, 384, 256, 0.0)
     for name in GPT_PRESETS:
         config = GPTConfig.preset(name)
-        assert config.intermediate_dim == 4 * config.hidden_dim
+        if config.activation != "swiglu":
+            assert config.intermediate_dim == 4 * config.hidden_dim
     assert GPTConfig.preset("baby", hidden_dim=64).intermediate_dim == 256
 
 
@@ -163,8 +165,9 @@ def test_config_is_frozen():
 
 
 def test_unknown_preset():
-    with pytest.raises(ValueError, match=r"Expected one of \('baby', 'mini', 'small', 'gpt2'\)\. "
-                                         r"Received: name='gpt3'"):
+    with pytest.raises(ValueError, match=r"`name` must be one of \('baby', 'baby_modern', "
+                                         r"'shakespeare', 'mini', 'mini_modern', 'small', "
+                                         r"'gpt2'\)\. Received: name='gpt3'"):
         GPTConfig.preset("gpt3")
 
 
@@ -198,19 +201,61 @@ def test_build_needs_a_config():
         build_gpt("baby")
 
 
-@pytest.mark.parametrize("tie_embeddings", [True, False])
-def test_layers_one_by_one_with_a_cache_give_the_model_logits(tie_embeddings):
-    """The cached decoding that `build_gpt`'s docstring describes."""
-    model = build_gpt(dataclasses.replace(TINY, tie_embeddings=tie_embeddings))
-    embedding = model.get_layer("embedding")
-    blocks = [model.get_layer(f"decoder_block_{i}") for i in range(TINY.num_layers)]
-    caches = [block.self_attention.get_empty_cache(2, T) for block in blocks]
-    steps = []
-    for t in range(T):
-        x = embedding(IDS[:, t : t + 1], start_index=t)  # (B, 1, d)
-        for i, block in enumerate(blocks):
-            x, caches[i] = block(x, self_attention_cache=caches[i],
-                                 self_attention_cache_update_index=t)
-        x = model.get_layer("final_layer_norm")(x)
-        steps.append(embedding(x, reverse=True) if tie_embeddings else model.get_layer("lm_head")(x))
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"tie_embeddings": False}, {"normalize_first": False}, {"position_encoding": "sinusoidal"},
+     {"position_encoding": "rotary", "normalization": "rms_norm", "activation": "swiglu",
+      "use_bias": False, "num_key_value_heads": 1}],
+    ids=["gpt2", "untied", "post_norm", "sinusoidal", "modern"],
+)
+def test_call_with_cache_gives_the_model_logits(overrides):
+    """A prompt in one call, then one token per call, equals the whole sequence at once."""
+    model = build_gpt(dataclasses.replace(TINY, **overrides))
+    cache = model.get_empty_cache(2)
+    first, cache = model.call_with_cache(IDS[:, :5], cache, 0)
+    steps = [first]
+    for t in range(5, T):
+        step, cache = model.call_with_cache(IDS[:, t : t + 1], cache, t)
+        steps.append(step)
     np.testing.assert_allclose(np.concatenate(steps, axis=1), logits(model, IDS), atol=1e-5)
+
+
+def test_modern_preset_has_the_weights_of_its_twin():
+    """RoPE, RMSNorm, SwiGLU, grouped-query attention, no biases: within 1% of the weights."""
+    for name in ("baby", "mini"):
+        classic = build_gpt(GPTConfig.preset(name, vocabulary_size=75))
+        modern = build_gpt(GPTConfig.preset(f"{name}_modern", vocabulary_size=75))
+        assert abs(modern.count_params() / classic.count_params() - 1) < 0.01
+    block = modern.transformer_blocks[0]
+    assert type(modern.embedding).__name__ == "TokenEmbedding"  # positions are in attention
+    assert block.self_attention.use_rotary_embedding and not block.use_bias
+    assert type(block.self_attention_layer_norm).__name__ == "RMSNormalization"
+    assert block.self_attention.key_dense.kernel.shape == (384, 2, 64)  # 2 key/value heads
+    assert not [w for w in modern.weights if w.name == "bias"]
+
+
+def test_a_gpt_saves_and_loads_as_itself(tmp_path):
+    model = build_gpt(dataclasses.replace(TINY, position_encoding="rotary"))
+    model.save(tmp_path / "gpt.keras")
+    loaded = keras.saving.load_model(tmp_path / "gpt.keras")
+    assert type(loaded) is type(model) and loaded.config == model.config
+    np.testing.assert_allclose(logits(loaded, IDS), logits(model, IDS), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "ids, message",
+    [
+        (np.zeros((2, 0), "int32"), r"`token_ids` must hold at least one token per row. "
+                                    r"Received: token_ids.shape=\(2, 0\)"),
+        (np.array([[1, -1]]), r"`token_ids` must be in \[0, 15\] \(the vocabulary\). "
+                              "Received: token_ids with values from -1 to 1"),
+        (np.array([[1, 16]]), r"`token_ids` must be in \[0, 15\] \(the vocabulary\). "
+                              "Received: token_ids with values from 1 to 16"),
+        (np.zeros((1, T + 1), "int32"), r"`token_ids` is longer than the position table: 13 > "
+                                        r"sequence_length=12. Received: token_ids.shape=\(1, 13\)"),
+    ],
+    ids=["empty", "negative", "beyond_vocabulary", "too_long"],
+)
+def test_bad_token_ids_are_refused_by_name(ids, message):
+    with pytest.raises(ValueError, match=message):
+        build_gpt(TINY)(ids)

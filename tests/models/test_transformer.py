@@ -187,7 +187,7 @@ def test_vocabulary_sizes_default_to_the_shared_one():
 
 
 def test_unknown_preset():
-    with pytest.raises(ValueError, match=r"Expected one of \('tiny', 'small', 'base'\)\. "
+    with pytest.raises(ValueError, match=r"`name` must be one of \('tiny', 'small', 'base'\)\. "
                                          r"Received: name='large'"):
         TransformerConfig.preset("large")
 

@@ -140,8 +140,8 @@ def test_config_round_trip():
 @pytest.mark.parametrize("kwargs, message", [
     ({"pad_id": "0"}, "`pad_id` must be an integer or None. Received: pad_id='0'"),
     ({"pad_id": 1.0}, "`pad_id` must be an integer or None. Received: pad_id=1.0"),
-    ({"label_smoothing": -0.1}, "`label_smoothing` must be in [0, 1). Received: label_smoothing=-0.1"),
-    ({"label_smoothing": 1}, "`label_smoothing` must be in [0, 1). Received: label_smoothing=1"),
+    ({"label_smoothing": -0.1}, "`label_smoothing` must be a number in [0, 1). Received: label_smoothing=-0.1"),
+    ({"label_smoothing": 1}, "`label_smoothing` must be a number in [0, 1). Received: label_smoothing=1"),
     ({"reduction": "avg"}, "Invalid value for argument `reduction`"),
 ])
 def test_bad_arguments(kwargs, message):

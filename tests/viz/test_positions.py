@@ -50,7 +50,7 @@ def test_default_curves_and_wavelength():
         (dict(depth=8.0), "`depth` must be a positive integer. Received: depth=8.0"),
         (dict(depth=8, features=[]), r"`features` must be feature indices from 0 to depth - 1 = 7. Received: features=\[\]"),
         (dict(depth=8, features=[-1]), r"Received: features=\[-1\]"),
-        (dict(max_wavelength=1), "`max_wavelength` must be a number greater than 1. Received: max_wavelength=1"),
+        (dict(max_wavelength=1), "`max_wavelength` must be a number > 1. Received: max_wavelength=1"),
     ],
 )
 def test_bad_arguments_raise_value_errors_that_name_them(kwargs, message):
