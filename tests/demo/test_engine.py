@@ -34,11 +34,16 @@ class FakeGenerator:
                 "top_probabilities": tf.constant([[0.5]])}
 
 
+# What the `settings` signature of an exported model returns.
+SETTINGS = {"max_new_tokens": 100, "temperature": 0.8, "top_k": 40, "top_p": 1.0, "seed": 0}
+
+
 def fake_model(text, defaults=None, chat=None, context=64):
     fake = FakeGenerator(text, context)
     loaded = types.SimpleNamespace(signatures={"prefill": fake.prefill,
                                                "decode_step": fake.decode_step})
-    model = engine.ServedModel("fake", 1, None, loaded, {"defaults": defaults or {}, "chat": chat})
+    settings = {"defaults": {**SETTINGS, **(defaults or {})}, "chat": chat}
+    model = engine.ServedModel("fake", 1, None, loaded, settings)
     model.token_texts = fake.vocabulary
     return model, fake
 
