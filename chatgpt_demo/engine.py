@@ -302,8 +302,11 @@ class Stream:
 
 
 def translate(model, texts):
+    """`[(translation, error)]`: `error` is "" or why the model refused the text (a
+    translator exported with a `preprocess`; older exports refuse nothing)."""
     out = model.signatures["translate"](text=tf.constant(texts, tf.string))
-    return [t.decode("utf-8") for t in out["translation"].numpy()]
+    errors = out["error"].numpy() if "error" in out else [b""] * len(texts)
+    return [(t.decode("utf-8"), e.decode("utf-8")) for t, e in zip(out["translation"].numpy(), errors)]
 
 
 # -- TensorFlow Serving's REST format ----------------------------------------------

@@ -12,7 +12,7 @@ without details):
 | `GET /api/models` | the served models, their kinds, chat formats and limits |
 | `POST /api/chat` | `{"message", "history"?, "speaker"?, "model"?, "stream"?, "candidates"?, max_new_tokens, temperature, top_k, top_p, seed}` -> the reply; with `"stream": true` server-sent events, one per token |
 | `POST /api/complete` | `{"prompt", "stop"?, ...}`: plain continuation (e.g. the base model) |
-| `POST /api/translate` | `{"text"}` or `{"texts": [...]}` -> `{"translation"}` / `{"translations"}` |
+| `POST /api/translate` | `{"text"}` or `{"texts": [...]}` -> `{"translation", "error"}` / `{"translations", "errors"}` (`error`: "" or why the model refused the text) |
 | `GET /v1/models/<name>` | TensorFlow Serving's model status |
 | `GET /v1/models/<name>/metadata` | its signatures |
 | `POST /v1/models/<name>[/versions/<v>]:predict` | TensorFlow Serving's predict: `instances` or `inputs`, `signature_name` |
@@ -65,7 +65,9 @@ SPEAKER = re.compile(r"[A-Z][A-Z .'-]{0,39}")
 class Limits:
     """What one request may ask for."""
 
-    max_prompt_characters: int = 1000  # a chat message, a prompt, each text to translate
+    # A chat message, a prompt, each text to translate. Longer than the model's
+    # context is fine (a chat prompt keeps the end of the conversation).
+    max_prompt_characters: int = 10_000
     max_new_tokens: int = 300  # also at most the model's max_new_tokens_limit
     max_history_turns: int = 20
     max_batch: int = 16  # texts per translation or :predict request
@@ -312,7 +314,7 @@ def create_app(registry, limits=Limits(), cors_origins=()):
     @app.post("/api/chat")
     async def chat(request: ChatRequest):
         model = _generator(registry, request.model, chat=True)
-        _check_text("message", request.message, limits)
+        _check_text("message", request.message, limits, allow_empty=True)  # "..." then
         if len(request.history) > limits.max_history_turns:
             raise RequestError(f"`history` has {len(request.history)} turns; the limit is "
                                f"{limits.max_history_turns}", 413)
@@ -351,10 +353,12 @@ def create_app(registry, limits=Limits(), cors_origins=()):
         if model is None or model.kind != "translator":
             raise RequestError("No translator of that name is served", 404)
         async with pool.slot():
-            translations = await pool.run(engine.translate, model, texts)
+            results = await pool.run(engine.translate, model, texts)
         if request.text is not None:
-            return {"model": model.name, "translation": translations[0]}
-        return {"model": model.name, "translations": translations}
+            translation, error = results[0]
+            return {"model": model.name, "translation": translation, "error": error}
+        return {"model": model.name, "translations": [t for t, _ in results],
+                "errors": [e for _, e in results]}
 
     # -- TensorFlow Serving's REST API --
 

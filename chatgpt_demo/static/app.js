@@ -318,7 +318,11 @@ async function translate(text) {
     });
     if (!response.ok) throw new Error(await errorMessage(response));
     const body = await response.json();
-    out.replaceChildren(el("span", "src", text), document.createTextNode(body.translation || "∅"));
+    if (body.error) {  // the model's own refusal: not a number it knows
+      out.replaceChildren(el("span", "src", text), el("span", "refusal", body.error));
+    } else {
+      out.replaceChildren(el("span", "src", text), document.createTextNode(body.translation || "∅"));
+    }
   } catch (error) {
     out.textContent = "";
     showToast(`Translation failed: ${error.message}`);

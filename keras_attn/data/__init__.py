@@ -1,5 +1,6 @@
 """Dataset loaders (plain-Python text sources) and the `tf.data` pipelines that batch token ids."""
 
+from keras_attn.data.number_words import normalize_english_number
 from keras_attn.data.numbers import NumberPair
 from keras_attn.data.numbers import NumberSplits
 from keras_attn.data.numbers import load_numbers_en_fr
@@ -38,6 +39,7 @@ __all__ = [
     "load_speeches",
     "load_text_file",
     "load_tsv_pairs",
+    "normalize_english_number",
     "number_pair",
     "play_titles",
     "random_windows",

@@ -22,12 +22,15 @@ their probabilities (after temperature, top-k and top-p).
 Bad input, everywhere (`keras_attn.generation.settings` documents the
 sampling settings and their defaults):
 
-* an empty prompt starts from `empty_prompt` (default `"\\n"`);
+* an empty prompt starts from `empty_prompt` (default `"\\n"`), or is the
+  start token alone when there is one;
 * bytes that are not UTF-8, and characters outside the vocabulary, become
   the tokenizer's unknown token (`[UNK]` for character tokenizers; a byte
-  tokenizer has every byte), and the output text is always valid UTF-8;
+  tokenizer, and keras-hub's byte-pair ones, have every byte), and the
+  output text is always valid UTF-8;
 * a prompt longer than the context is left-truncated: it keeps its last
-  `L - max_new_tokens` tokens, so that it and the new tokens fit;
+  `L - max_new_tokens` tokens (after the start token, if any: one fewer),
+  so that it and the new tokens fit;
 * `max_new_tokens <= 0` generates nothing (`text` is `""`); above `L - 1`
   it is clamped to `L - 1`;
 * `temperature == 0` is greedy decoding; `top_k <= 0` is no top-k limit;
@@ -36,15 +39,30 @@ sampling settings and their defaults):
 * token ids outside the vocabulary, given to `logits` or `decode_step`,
   fail with `InvalidArgumentError` naming `token_ids`.
 
-The graph holds only core TensorFlow ops for the byte and character
-tokenizers, so `tf.saved_model.load` works with `import tensorflow` alone.
+Start and stop tokens: with `start_token_id`, every prompt begins with
+that id (keras-hub's GPT-2 and Llama models are trained so, and their
+`CausalLM.generate` adds it), and an empty prompt is the start token alone.
+A row that ends on one of `stop_token_ids` keeps it in `token_ids`, but
+not in `text`.
+
+Tokenizers: keras_attn's `ByteTokenizer`, `CharacterTokenizer` and
+`ReversibleWordPieceTokenizer`, and keras-hub's byte-pair (`GPT2Tokenizer`,
+any `BytePairTokenizer`) and SentencePiece (`LlamaTokenizer`, any
+`SentencePieceTokenizer`) tokenizers. The graph holds only core TensorFlow
+ops for the byte and character tokenizers, so `tf.saved_model.load` works
+with `import tensorflow` alone; the word-piece, byte-pair and SentencePiece
+ones use TensorFlow Text's ops, so load those with `import tensorflow_text`
+too. `top_tokens` shows each candidate's text (see `token_texts`).
 """
 
 import pathlib
+import re
 
 import keras
+import keras_hub
 import numpy as np
 import tensorflow as tf
+from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
 from keras_attn.checks import check_int
 from keras_attn.checks import check_number
@@ -62,6 +80,17 @@ _INT = tf.TensorSpec([], tf.int32)
 _FLOAT = tf.TensorSpec([], tf.float32)
 
 
+# What a tokenizer's graph reads: lookup tables, keras-hub's byte-pair cache
+# (a tf.Module holding a MutableHashTable) and TensorFlow Text's
+# SentencePiece model (a tf.Module holding the model resource).
+_TOKENIZER_RESOURCES = (
+    tf.lookup.StaticHashTable,
+    tf.lookup.StaticVocabularyTable,
+    tf.lookup.experimental.MutableHashTable,
+    tf.Module,
+)
+
+
 def write_archive(model, tokenizers, signatures, path):
     """Saves `signatures` (`name -> (fn, input_signature)`) with
     `keras.export.ExportArchive`, which tracks the model's variables the way
@@ -71,26 +100,67 @@ def write_archive(model, tokenizers, signatures, path):
     archive.track(model)
     for tokenizer in tokenizers:
         for value in vars(tokenizer).values():
-            if isinstance(value, (tf.lookup.StaticHashTable, tf.lookup.StaticVocabularyTable)):
+            if isinstance(value, _TOKENIZER_RESOURCES):
                 archive.track(value)
     for name, (fn, input_signature) in signatures.items():
         archive.add_endpoint(name, fn, input_signature=input_signature)
     archive.write_out(str(path), verbose=False)
 
 
-def _token_texts(tokenizer, vocabulary_size):
-    """The text of each id, for the candidates `decode_step` shows."""
+def token_texts(tokenizer, vocabulary_size):
+    r"""The text of each id `0 ... vocabulary_size - 1`, for the candidates
+    `decode_step` shows (`top_tokens`).
+
+    For keras-hub's byte-pair and SentencePiece tokenizers this is the
+    token's real text, made visible: a space shows as `␣`, a newline as the
+    two characters `\n`, a tab as `\t`, and a byte that is not whole UTF-8
+    on its own (part of a character) as `\xe2`. Byte-pair vocabularies
+    store bytes in GPT-2's printable alphabet (`Ġ` for a space, `Ċ` for a
+    newline); SentencePiece writes `▁` for a space and `<0xE2>` for a byte.
+    Ids without a token (a model's vocabulary padded past the tokenizer's)
+    are `""`.
+
+    Example:
+
+    >>> import keras_hub
+    >>> vocabulary = {"<|endoftext|>": 0, "Ġ": 1, "t": 2, "h": 3, "e": 4, "Ġt": 5,
+    ...               "Ġthe": 6, "â": 7, "Ċ": 8, "he": 9}
+    >>> tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary, ["Ġ t", "h e", "Ġt he"])
+    >>> token_texts(tokenizer, 12)   # doctest: +NORMALIZE_WHITESPACE
+    ['<|endoftext|>', '␣', 't', 'h', 'e', '␣t', '␣the', '\\xe2', '\\n', 'he', '', '']
+    """
+    texts = [""] * vocabulary_size
+    if isinstance(tokenizer, keras_hub.tokenizers.BytePairTokenizer):
+        byte_of = {char: byte[0] for byte, char in zip(*bytes_to_unicode())}
+        for token, i in tokenizer.vocabulary.items():
+            if i < vocabulary_size:
+                # Special tokens may hold characters outside the byte alphabet.
+                known = all(char in byte_of for char in token)
+                texts[i] = _visible(bytes(byte_of[c] for c in token)) if known else token
+        return texts
+    if isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+        for i, piece in enumerate(tokenizer.get_vocabulary()[:vocabulary_size]):
+            byte = re.fullmatch(r"<0x([0-9A-Fa-f]{2})>", piece)
+            raw = bytes([int(byte.group(1), 16)]) if byte else piece.replace("▁", " ").encode()
+            texts[i] = _visible(raw)
+        return texts
     if hasattr(tokenizer, "vocabulary") and isinstance(tokenizer.vocabulary, list):
         return list(tokenizer.vocabulary)
     # A byte tokenizer: a byte above 127 alone is not UTF-8 and shows as U+FFFD.
     return [bytes([i]).decode("utf-8", errors="replace") for i in range(vocabulary_size)]
 
 
+def _visible(raw):
+    """UTF-8 bytes as text, with spaces and stray bytes made visible."""
+    text = raw.decode("utf-8", errors="backslashreplace")
+    return text.replace(" ", "␣").replace("\n", "\\n").replace("\t", "\\t")
+
+
 class _GeneratorEndpoints:
     """The functions behind the signatures; `export_generator` registers them."""
 
     def __init__(self, model, tokenizer, max_new_tokens, temperature, top_k, top_p, seed,
-                 stop_token_ids, empty_prompt, num_candidates):
+                 stop_token_ids, start_token_id, empty_prompt, num_candidates):
         self.model = model
         self.tokenizer = tokenizer
         self.generator = GPTGenerator(model)
@@ -98,15 +168,19 @@ class _GeneratorEndpoints:
         self.context_length = self.generator.context_length
         self.defaults = (max_new_tokens, temperature, top_k, top_p, seed)
         self.stop_token_ids = tf.constant(stop_token_ids, tf.int32, shape=[len(stop_token_ids)])
-        empty_ids = [int(i) for i in np.asarray(tokenizer.tokenize(empty_prompt))] if empty_prompt else []
-        if not empty_ids:
-            raise ValueError(
-                "`empty_prompt` must tokenize to at least one token. "
-                f"Received: empty_prompt={empty_prompt!r}"
-            )
-        self.empty_prompt_ids = tf.constant(empty_ids, tf.int32)
+        check_int("start_token_id", start_token_id, minimum=0,
+                  maximum=self.generator.vocabulary_size - 1, allow_none=True)
+        self.start_token_id = start_token_id
+        if start_token_id is None:  # else an empty prompt is the start token alone
+            empty_ids = [int(i) for i in np.asarray(tokenizer.tokenize(empty_prompt))] if empty_prompt else []
+            if not empty_ids:
+                raise ValueError(
+                    "`empty_prompt` must tokenize to at least one token. "
+                    f"Received: empty_prompt={empty_prompt!r}"
+                )
+            self.empty_prompt_ids = tf.constant(empty_ids, tf.int32)
         self.num_candidates = min(num_candidates, self.generator.vocabulary_size)
-        self.token_texts = tf.constant(_token_texts(tokenizer, self.generator.vocabulary_size))
+        self.token_texts = tf.constant(token_texts(tokenizer, self.generator.vocabulary_size))
         self.step = tf.function(self._step, jit_compile=True)
         caches = self.lm.get_empty_cache(1)  # one (1, 2, L, kv_heads, head_dim) per block
         self.cache_dtype = caches[0].dtype
@@ -127,18 +201,30 @@ class _GeneratorEndpoints:
     # -- text <-> ids ------------------------------------------------------
 
     def _prompt_ids(self, prompt, max_new_tokens):
-        """Strings [B] -> ragged ids (B, None): empty ones replaced, left-truncated."""
+        """Strings [B] -> ragged ids (B, None), left-truncated to leave room for
+        `max_new_tokens`: after the start token, or with empty rows replaced."""
         ids = tf.cast(self.tokenizer.tokenize(prompt), tf.int32)
-        empty = ids.row_lengths() == 0  # (B,)
-        # Prepend the empty prompt's ids to the empty rows only.
-        filler = tf.RaggedTensor.from_row_lengths(
-            tf.tile(self.empty_prompt_ids, [tf.reduce_sum(tf.cast(empty, tf.int32))]),
-            tf.where(empty, tf.size(self.empty_prompt_ids, tf.int64), 0),
-        )
-        ids = tf.concat([filler, ids], axis=1)
+        room = self.context_length - max_new_tokens
+        if self.start_token_id is None:
+            empty = ids.row_lengths() == 0  # (B,)
+            # Prepend the empty prompt's ids to the empty rows only.
+            filler = tf.RaggedTensor.from_row_lengths(
+                tf.tile(self.empty_prompt_ids, [tf.reduce_sum(tf.cast(empty, tf.int32))]),
+                tf.where(empty, tf.size(self.empty_prompt_ids, tf.int64), 0),
+            )
+            ids = tf.concat([filler, ids], axis=1)
+        else:
+            room -= 1  # the start token's place
         lengths = ids.row_lengths()
-        starts = tf.maximum(lengths - tf.cast(self.context_length - max_new_tokens, tf.int64), 0)
-        return tf.ragged.boolean_mask(ids, tf.ragged.range(lengths) >= starts[:, tf.newaxis])
+        starts = tf.maximum(lengths - tf.cast(room, tf.int64), 0)
+        ids = tf.ragged.boolean_mask(ids, tf.ragged.range(lengths) >= starts[:, tf.newaxis])
+        if self.start_token_id is not None:
+            batch = ids.nrows()
+            start = tf.RaggedTensor.from_row_lengths(
+                tf.fill([batch], self.start_token_id), tf.ones([batch], tf.int64)
+            )
+            ids = tf.concat([start, ids], axis=1)
+        return ids
 
     def _clamp(self, max_new_tokens):
         return clamp_new_tokens(max_new_tokens, self.context_length)
@@ -174,7 +260,12 @@ class _GeneratorEndpoints:
         positions = prompt_lengths[:, tf.newaxis] + tf.range(max_new_tokens)[tf.newaxis]
         new = tf.gather(tokens, tf.minimum(positions, self.context_length - 1), batch_dims=1)
         new = tf.where(tf.range(max_new_tokens)[tf.newaxis] < num_tokens[:, tf.newaxis], new, -1)
-        return {"text": self._text(new, num_tokens), "token_ids": new, "num_tokens": num_tokens}
+        # The text leaves out a final stop token (keras-hub's end token has a text).
+        last = tf.range(max_new_tokens)[tf.newaxis] == num_tokens[:, tf.newaxis] - 1  # (B, N)
+        is_stop = tf.reduce_any(new[:, :, tf.newaxis] == self.stop_token_ids, axis=-1)
+        stopped = tf.cast(tf.reduce_any(last & is_stop, axis=-1), tf.int32)  # (B,)
+        return {"text": self._text(new, num_tokens - stopped), "token_ids": new,
+                "num_tokens": num_tokens}
 
     def serving_default(self, prompt):
         return self.generate(prompt, *self.defaults)
@@ -265,6 +356,7 @@ def export_generator(
     top_p=DEFAULTS["top_p"],
     seed=DEFAULTS["seed"],
     stop_token_ids=(),
+    start_token_id=None,
     empty_prompt="\n",
     num_candidates=10,
 ):
@@ -275,14 +367,21 @@ def export_generator(
     (and the cache's dtype is the model's compute dtype, cast to float32).
 
     Args:
-        model: a `keras_attn.models.build_gpt` model.
+        model: a `keras_attn.models.build_gpt` model (or one of
+            `keras_attn.models.from_keras_hub`).
         tokenizer: its tokenizer (`ByteTokenizer`, `CharacterTokenizer`,
-            `ReversibleWordPieceTokenizer`).
+            `ReversibleWordPieceTokenizer`, or keras-hub's byte-pair and
+            SentencePiece tokenizers such as `GPT2Tokenizer` and
+            `LlamaTokenizer`).
         path: the SavedModel directory (created; overwritten if it exists).
         max_new_tokens, temperature, top_k, top_p, seed: the defaults of
             `serving_default`.
-        stop_token_ids: ids that end a row in `generate`.
-        empty_prompt: the text an empty prompt is replaced with.
+        stop_token_ids: ids that end a row in `generate` (kept in
+            `token_ids`, left out of `text`).
+        start_token_id: an id put before every prompt (keras-hub models'
+            `tokenizer.start_token_id`), or None.
+        empty_prompt: the text an empty prompt is replaced with, when there
+            is no `start_token_id`.
         num_candidates: `K`, the candidates `decode_step` returns.
 
     Returns:
@@ -316,7 +415,8 @@ def export_generator(
         model, tokenizer,
         tf.constant(max_new_tokens, tf.int32), tf.constant(float(temperature), tf.float32),
         tf.constant(top_k, tf.int32), tf.constant(float(top_p), tf.float32),
-        tf.constant(seed, tf.int32), list(stop_token_ids), empty_prompt, num_candidates,
+        tf.constant(seed, tf.int32), list(stop_token_ids), start_token_id, empty_prompt,
+        num_candidates,
     )
     path = pathlib.Path(path)
     write_archive(model, [tokenizer], endpoints.signatures, path)

@@ -4,7 +4,7 @@ Signatures (`B` texts):
 
 | signature | inputs | outputs |
 |---|---|---|
-| `translate` | `text` string `[B]` | `translation` string `[B]`, `token_ids` int32 `[B, max_length]` (-1 after the end) |
+| `translate` | `text` string `[B]` | `translation` string `[B]`, `token_ids` int32 `[B, max_length]` (-1 after the end), `error` string `[B]` (`""`, or why `preprocess` refused the text) |
 | `serving_default` | `text` string `[B]` | as `translate` |
 | `logits` | `encoder_token_ids` int32 `[B, S]`, `decoder_token_ids` int32 `[B, T]` (0 = padding) | `logits` float32 `[B, T, V]` |
 
@@ -37,7 +37,7 @@ class _TranslatorEndpoints:
     """The functions behind the signatures; `export_translator` registers them."""
 
     def __init__(self, model, source_tokenizer, target_tokenizer, max_source_length, max_length,
-                 num_beams, length_penalty):
+                 num_beams, length_penalty, preprocess):
         self.model = model
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
@@ -46,6 +46,7 @@ class _TranslatorEndpoints:
         self.max_length = max_length
         self.num_beams = num_beams
         self.length_penalty = length_penalty
+        self.preprocess = preprocess
         self.start_id = target_tokenizer.start_token_id
         self.end_id = target_tokenizer.end_token_id
         strings = [tf.TensorSpec([None], tf.string)]
@@ -57,6 +58,9 @@ class _TranslatorEndpoints:
         }
 
     def translate(self, text):
+        error = tf.fill(tf.shape(text), "")
+        if self.preprocess is not None:
+            text, error = self.preprocess(text)  # refused texts become ""
         ids = tf.cast(self.source_tokenizer.tokenize(text), tf.int32)  # ragged (B, None)
         ids = ids[:, : self.max_source_length]
         # Always max_source_length wide: the compiled loop then compiles once
@@ -77,7 +81,7 @@ class _TranslatorEndpoints:
         ragged = tf.RaggedTensor.from_tensor(new, lengths=num_tokens)
         translation = self.target_tokenizer.detokenize(ragged)
         translation = tf.strings.unicode_transcode(translation, "UTF-8", "UTF-8", errors="replace")
-        return {"translation": translation, "token_ids": new}
+        return {"translation": translation, "token_ids": new, "error": error}
 
     def serving_default(self, text):
         return self.translate(text)
@@ -91,7 +95,7 @@ class _TranslatorEndpoints:
 
 
 def export_translator(model, tokenizers, path, *, max_length=None, max_source_length=None,
-                      num_beams=1, length_penalty=1.0):
+                      num_beams=1, length_penalty=1.0, preprocess=None):
     """Writes a translator and its tokenizers as a SavedModel that translates text.
 
     See the module docstring for the signatures and their behaviour on bad
@@ -108,6 +112,10 @@ def export_translator(model, tokenizers, path, *, max_length=None, max_source_le
             `max_sequence_length`.
         num_beams: 1 for greedy decoding, more for beam search.
         length_penalty: beam search's, see `keras_attn.generation.beam_search`.
+        preprocess: None, or a function of TensorFlow ops `text [B] -> (text [B],
+            error [B])` run on the input first: it rewrites a text the way the
+            training data spell it, or refuses it with a message (and `""` as
+            text). E.g. `keras_attn.data.normalize_english_number`.
 
     Returns:
         The path, as a `pathlib.Path`.
@@ -153,8 +161,13 @@ def export_translator(model, tokenizers, path, *, max_length=None, max_source_le
             f"`max_source_length` must be at most the encoder's context ({context}). "
             f"Received: max_source_length={max_source_length}"
         )
+    if preprocess is not None and not callable(preprocess):
+        raise ValueError(
+            "`preprocess` must be a function `text -> (text, error)`. "
+            f"Received: preprocess={preprocess!r}"
+        )
     endpoints = _TranslatorEndpoints(model, *tokenizers, max_source_length, max_length,
-                                     num_beams, float(length_penalty))
+                                     num_beams, float(length_penalty), preprocess)
     path = pathlib.Path(path)
     write_archive(model, tokenizers, endpoints.signatures, path)
     return path

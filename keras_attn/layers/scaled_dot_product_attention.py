@@ -134,9 +134,15 @@ def scaled_dot_product_attention(
         mask = ops.convert_to_tensor(mask)
         _check_mask(mask, scores_shape)
         mask = ops.cast(mask, "bool")
+    # Scale Q before the product (not after) so float16 Q Kᵀ can't overflow.
+    query = query * ops.cast(scale, query.dtype)
+
     # The formula, differentiated by the backend, gives the weights and takes
-    # dropout; otherwise the fused attention runs, by causal blocks if it can.
+    # dropout; otherwise the fused attention runs: by tiles at long lengths,
+    # else whole, by causal blocks if it can.
     fused = not (return_attention_weights or (training and dropout_rate > 0.0))
+    if fused and _tiles_fit(query, key, value, mask):
+        return _tiled_attention(query, key, value, mask, is_causal)
     length, key_length = query.shape[-2], key.shape[-2]
     blocks = fused and is_causal and mask is None and isinstance(length, int)
     blocks = blocks and length == key_length
@@ -144,8 +150,6 @@ def scaled_dot_product_attention(
         causal = causal_mask(_length(query), _length(key))[0]  # (T, S)
         mask = causal if mask is None else ops.logical_and(mask, causal)
 
-    # Scale Q before the product (not after) so float16 Q Kᵀ can't overflow.
-    query = query * ops.cast(scale, query.dtype)
     # Added rather than selected: the bias has the mask's (broadcast) shape,
     # and the gradient passes through an addition without another pass over
     # the scores. Masked keys get a weight of exactly 0.
@@ -270,6 +274,236 @@ def _fused_attention(query, key, value, bias, causal_blocks=False):
         return output, grad
 
     return attend(query, key, value)
+
+
+# The tiled path runs when T·S ≥ _TILED_FROM², by tiles of _QUERY_TILE queries
+# and _KEY_TILE keys. Measured: see `scaled_dot_product_attention`'s docstring.
+_TILED_FROM = 1024
+_QUERY_TILE = 128
+_KEY_TILE = 128
+
+
+def _tiles_fit(query, key, value, mask):
+    """Whether `_tiled_attention` applies: static lengths with T·S ≥ `_TILED_FROM`²."""
+    length, key_length = query.shape[-2], key.shape[-2]
+    if not (isinstance(length, int) and isinstance(key_length, int)):
+        return False
+    if length * key_length < _TILED_FROM**2:
+        return False
+    # The tiles' gradients take the inputs' shapes: no broadcast leading axes.
+    if not query.shape[:-2] == key.shape[:-2] == value.shape[:-2]:
+        return False
+    return mask is None or None not in mask.shape[-2:]
+
+
+def _tiled_attention(query, key, value, mask, is_causal):
+    """`softmax(Q Kᵀ) V` by tiles of queries and keys (FlashAttention-2).
+
+    `query` `(..., T, d_k)` is already scaled, `key` `(..., S, d_k)`, `value`
+    `(..., S, d_v)`, all with the same leading axes; `mask` is None or
+    boolean, broadcastable to `(..., T, S)`, with static last two axes.
+    Everything is computed in float32 and the output cast to `value`'s dtype.
+
+    Forward, for each tile of `_QUERY_TILE` queries: a loop over the tiles
+    of `_KEY_TILE` keys keeps, per query, the running maximum `m` of its
+    scores, the sum `l` of `exp(scores - m)` and the output so far, rescaling
+    both by `exp(m_old - m)` when the maximum grows (online softmax). Only
+    the output and the log-sum-exp `m + log l` per query are kept.
+
+    Backward: each tile's weights are recomputed as `P = exp(Q Kᵀ - lse)`,
+    once in a loop over query tiles that sums `dQ = dS K`, and once in a
+    loop over key tiles that sums `dK = dSᵀ Q` and `dV = Pᵀ dO` (two passes
+    rather than one, because a pass can sum only into its own tiles), with
+    `dS = P ∘ (dO Vᵀ − rowsum(dO ∘ O))` as in `_fused_attention`.
+
+    Extra memory is O(T·d), and the tiles are looped over (`ops.map`,
+    `ops.fori_loop`), so the graph's size does not depend on T. With
+    `is_causal`, the key tiles a query tile can't see are not visited.
+    Tiles that hold the causal diagonal or padding ("edge" tiles) get a mask
+    from positions; the others get only `mask`'s tile.
+
+    A query with every key masked keeps the initial maximum
+    `_MASKED_SCORE`; it outputs zeros and gets a log-sum-exp of
+    `-_MASKED_SCORE`, which makes its recomputed weights, and so its
+    gradients, zero.
+    """
+    length, key_length = query.shape[-2], key.shape[-2]
+    q_tile, k_tile = _QUERY_TILE, _KEY_TILE
+    q_count, k_count = -(-length // q_tile), -(-key_length // k_tile)
+    full_k_count = key_length // k_tile  # key tiles without padding
+    if mask is not None:
+        while len(mask.shape) < 2:  # (S,) -> (1, S)
+            mask = ops.expand_dims(mask, 0)
+        by_query, by_key = mask.shape[-2] != 1, mask.shape[-1] != 1
+        mask_tiles = _mask_tiles(mask, by_query, by_key)  # (nk' * nq', ..., tq', tk')
+    arange = ops.arange(max(q_tile, k_tile), dtype="int32")
+
+    def allowed(i, j, edge):
+        """Boolean `(..., tq, tk)`, or None: may query tile `i` attend key tile `j`."""
+        ok = None
+        if mask is not None:
+            ok = _tile(mask_tiles, (j if by_key else 0) * (q_count if by_query else 1)
+                       + (i if by_query else 0))
+        if edge:
+            rows = ops.expand_dims(i * q_tile + arange[:q_tile], 1)  # (tq, 1)
+            cols = ops.expand_dims(j * k_tile + arange[:k_tile], 0)  # (1, tk)
+            inside = cols < key_length
+            if is_causal:
+                inside = ops.logical_and(inside, cols <= rows)
+            ok = inside if ok is None else ops.logical_and(ok, inside)
+        return ok
+
+    def scores(q, k, i, j, edge):
+        s = ops.einsum("...td,...sd->...ts", q, k)  # (..., tq, tk)
+        ok = allowed(i, j, edge)
+        return s if ok is None else ops.where(ok, s, _MASKED_SCORE)
+
+    def key_tiles(i):
+        """Query tile `i` sees key tiles `[0, split)` whole and `[split, stop)` in part."""
+        if not is_causal:
+            return full_k_count, k_count
+        stop = ops.minimum(((i + 1) * q_tile - 1) // k_tile + 1, k_count)
+        split = ops.minimum(ops.minimum((i * q_tile + 1) // k_tile, full_k_count), stop)
+        return split, stop
+
+    def query_tiles(j):
+        """Key tile `j` is seen in part by query tiles `[start, split)`, whole by `[split, nq)`."""
+        split = 0
+        if is_causal:  # the first query tile whose first query sees the tile's last key
+            split = ops.minimum(((j + 1) * k_tile - 1 + q_tile - 1) // q_tile, q_count)
+        if key_length % k_tile:  # the last key tile has padding
+            split = ops.where(j >= full_k_count, q_count, split)
+        start = ops.minimum(j * k_tile // q_tile, split) if is_causal else 0
+        return start, split
+
+    @ops.custom_gradient
+    def attend(query, key, value):
+        q_tiles = _to_tiles(ops.cast(query, "float32"), q_tile)  # (nq, ..., tq, d_k)
+        k_tiles = _to_tiles(ops.cast(key, "float32"), k_tile)  # (nk, ..., tk, d_k)
+        v_tiles = _to_tiles(ops.cast(value, "float32"), k_tile)  # (nk, ..., tk, d_v)
+
+        def forward(i):
+            q = _tile(q_tiles, i)  # (..., tq, d_k)
+
+            def step(edge):
+                def body(j, carry):
+                    m, l, out = carry  # (..., tq, 1), (..., tq, 1), (..., tq, d_v)
+                    s = scores(q, _tile(k_tiles, j), i, j, edge)
+                    m_next = ops.maximum(m, ops.max(s, axis=-1, keepdims=True))
+                    p = ops.exp(s - m_next)
+                    rescale = ops.exp(m - m_next)
+                    l = rescale * l + ops.sum(p, axis=-1, keepdims=True)
+                    return m_next, l, rescale * out + ops.matmul(p, _tile(v_tiles, j))
+
+                return body
+
+            zeros = ops.zeros_like(q[..., :1])  # (..., tq, 1)
+            carry = (zeros + _MASKED_SCORE, zeros, zeros + ops.zeros_like(v_tiles[0, ..., :1, :]))
+            split, stop = key_tiles(i)
+            carry = ops.fori_loop(0, split, step(False), carry)
+            m, l, out = ops.fori_loop(split, stop, step(True), carry)
+            empty = m <= _MASKED_SCORE  # (..., tq, 1): no key to attend
+            return ops.where(empty, 0.0, out / l), ops.where(empty, -_MASKED_SCORE, m + ops.log(l))
+
+        out_tiles, lse_tiles = ops.map(forward, ops.arange(q_count, dtype="int32"))
+        output = _from_tiles(out_tiles, length)  # (..., T, d_v) float32
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            d_out = ops.cast(upstream, "float32")  # (..., T, d_v)
+            rowsum = ops.sum(d_out * output, axis=-1, keepdims=True)  # (..., T, 1)
+            do_tiles, rowsum_tiles = _to_tiles(d_out, q_tile), _to_tiles(rowsum, q_tile)
+
+            def query_rows(i):  # (..., tq, d_k), (..., tq, d_v), then (..., tq, 1) twice
+                return [_tile(t, i) for t in (q_tiles, do_tiles, lse_tiles, rowsum_tiles)]
+
+            def d_query(i):
+                q, do, lse, rs = query_rows(i)
+
+                def step(edge):
+                    def body(j, dq):
+                        k, v = _tile(k_tiles, j), _tile(v_tiles, j)
+                        p = ops.exp(scores(q, k, i, j, edge) - lse)  # (..., tq, tk)
+                        dp = ops.einsum("...td,...sd->...ts", do, v)
+                        return dq + ops.matmul(p * (dp - rs), k)
+
+                    return body
+
+                split, stop = key_tiles(i)
+                dq = ops.fori_loop(0, split, step(False), ops.zeros_like(q))
+                return ops.fori_loop(split, stop, step(True), dq)
+
+            def d_key_value(j):
+                k, v = _tile(k_tiles, j), _tile(v_tiles, j)  # (..., tk, d_k), (..., tk, d_v)
+
+                def step(edge):
+                    def body(i, carry):
+                        dk, dv = carry
+                        q, do, lse, rs = query_rows(i)
+                        p = ops.exp(scores(q, k, i, j, edge) - lse)  # (..., tq, tk)
+                        dv = dv + ops.einsum("...ts,...td->...sd", p, do)
+                        dp = ops.einsum("...td,...sd->...ts", do, v)
+                        ds = p * (dp - rs)
+                        return dk + ops.einsum("...ts,...td->...sd", ds, q), dv
+
+                    return body
+
+                start, split = query_tiles(j)
+                carry = (ops.zeros_like(k), ops.zeros_like(v))
+                carry = ops.fori_loop(start, split, step(True), carry)
+                return ops.fori_loop(split, q_count, step(False), carry)
+
+            dq_tiles = ops.map(d_query, ops.arange(q_count, dtype="int32"))
+            dk_tiles, dv_tiles = ops.map(d_key_value, ops.arange(k_count, dtype="int32"))
+            return (
+                ops.cast(_from_tiles(dq_tiles, length), query.dtype),
+                ops.cast(_from_tiles(dk_tiles, key_length), key.dtype),
+                ops.cast(_from_tiles(dv_tiles, key_length), value.dtype),
+            )
+
+        return ops.cast(output, value.dtype), grad
+
+    return attend(query, key, value)
+
+
+def _to_tiles(x, tile, axis=-2):
+    """`(..., L, d)` -> `(n, ..., tile, d)`: `axis` cut into zero-padded tiles, tiles first."""
+    axis = axis % len(x.shape)
+    size = x.shape[axis]
+    count = -(-size // tile)
+    if count * tile != size:
+        pad = [(0, 0)] * len(x.shape)
+        pad[axis] = (0, count * tile - size)
+        x = ops.pad(x, pad)
+    shape = list(ops.shape(x))
+    x = ops.reshape(x, shape[:axis] + [count, tile] + shape[axis + 1 :])
+    return ops.moveaxis(x, axis, 0)
+
+
+def _from_tiles(tiles, size):
+    """`(n, ..., tile, d)` -> `(..., size, d)`: undoes `_to_tiles` along axis -2."""
+    x = ops.moveaxis(tiles, 0, -3)  # (..., n, tile, d)
+    shape = list(ops.shape(x))
+    x = ops.reshape(x, shape[:-3] + [shape[-3] * shape[-2], shape[-1]])
+    return x[..., :size, :]
+
+
+def _mask_tiles(mask, by_query, by_key):
+    """`(..., T or 1, S or 1)` -> `(nk * nq, ..., tq or 1, tk or 1)`, tile `(i, j)` at `j * nq + i`.
+
+    An axis of 1 is broadcast, not cut (then `nq` or `nk` is 1). Padding is
+    masked.
+    """
+    tiles = _to_tiles(mask, _QUERY_TILE, -2) if by_query else ops.expand_dims(mask, 0)
+    tiles = _to_tiles(tiles, _KEY_TILE, -1) if by_key else ops.expand_dims(tiles, 0)
+    shape = list(ops.shape(tiles))
+    return ops.reshape(tiles, [shape[0] * shape[1]] + shape[2:])
+
+
+def _tile(tiles, index):
+    """Tile `index` (a scalar tensor) of `(n, ...)` tiles."""
+    return ops.take(tiles, index, axis=0)
 
 
 def _length(x):

@@ -24,7 +24,9 @@ from keras_attn.training.optimizers import AdamW
 from keras_attn.training.recipes import TrainingRun
 from keras_attn.training.recipes import choose_precision
 from keras_attn.training.recipes import read_run
+from keras_attn.training.recipes import reply_examples
 from keras_attn.training.recipes import train_gpt
+from keras_attn.training.recipes import train_replies
 from keras_attn.training.recipes import train_translator
 from keras_attn.training.schedules import TransformerSchedule
 from keras_attn.training.schedules import warmup_cosine_decay
@@ -46,8 +48,10 @@ __all__ = [
     "is_chief",
     "make_strategy",
     "read_run",
+    "reply_examples",
     "standard_callbacks",
     "train_gpt",
+    "train_replies",
     "train_translator",
     "warmup_cosine_decay",
 ]

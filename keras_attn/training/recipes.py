@@ -553,3 +553,128 @@ def train_translator(
         _write_run(out_dir, "translator", recipe, config, figures, log)
     tokenizers = {"source_tokenizer": source_tokenizer, "target_tokenizer": target_tokenizer}
     return TrainingRun(model, tokenizers if texts else {}, config, figures)
+
+
+def reply_examples(tokenizer, pairs, length):
+    """`(inputs, labels)` int32 arrays `(N, length)` for a loss on the replies only.
+
+    Each row is a prompt followed by its reply, cut to `length + 1` tokens;
+    `labels[t]` is the token after `inputs[t]` inside the reply, and 0 (the
+    padding id, which `MaskedSparseCategoricalCrossentropy(pad_id=0)` skips)
+    over the prompt and after the end.
+
+    >>> from keras_attn.text import CharacterTokenizer
+    >>> tokenizer = CharacterTokenizer.from_texts(["Q:ab A:cd"])
+    >>> inputs, labels = reply_examples(tokenizer, [("Q:ab A:", "cd")], 9)
+    >>> tokenizer.detokenize(inputs[0]), [tokenizer.detokenize([i]) for i in labels[0] if i]
+    ('Q:ab A:c', ['c', 'd'])
+    """
+    check_positive_int("length", length)
+    prompts = token_id_lists(tokenizer, [p for p, _ in pairs])
+    replies = token_id_lists(tokenizer, [r for _, r in pairs])
+    inputs = np.zeros((len(pairs), length), "int32")
+    labels = np.zeros((len(pairs), length), "int32")
+    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+        if not prompt or not reply:
+            raise DataError(f"Every pair needs a prompt and a reply. Received: pairs[{row}]="
+                            f"{pairs[row]!r}")
+        prompt = prompt[-(length - 1):]  # the prompt keeps its end; the reply starts in view
+        ids = (prompt + reply)[: length + 1]
+        inputs[row, : len(ids) - 1] = ids[:-1]
+        labels[row, len(prompt) - 1 : len(ids) - 1] = ids[len(prompt):]
+    return inputs, labels
+
+
+def train_replies(
+    model,
+    train_pairs,
+    validation_pairs,
+    *,
+    tokenizer,
+    out_dir=None,
+    steps=300,
+    steps_per_epoch=50,
+    batch_size=8,
+    learning_rate=3e-4,
+    min_learning_rate=3e-5,
+    warmup_steps=None,
+    beta_2=0.99,
+    weight_decay=0.1,
+    seed=0,
+    verbose="auto",
+    log=print,
+):
+    """Fine-tunes a GPT on `(prompt, reply)` pairs with a loss on the replies only.
+
+    This is how a pre-trained GPT becomes a chat model: the prompts are the
+    conversation so far in a chat template, the replies what the model
+    should answer (with what ends a reply). The model is not asked to
+    predict the prompts, only to answer them.
+
+    Args:
+        model: a trained GPT (compiled again here).
+        train_pairs, validation_pairs: lists of `(prompt, reply)` strings.
+        tokenizer: the model's tokenizer.
+        out_dir, steps, steps_per_epoch, batch_size, learning_rate,
+        min_learning_rate, warmup_steps, beta_2, weight_decay, seed,
+        verbose, log: as in `train_gpt` (the run resumes from `out_dir`).
+
+    Returns:
+        A `TrainingRun`; `figures` has the validation reply loss before and
+        after, in nats per token.
+
+    Example: answer "Q:a A:" with "b".
+
+    >>> from keras_attn.text import CharacterTokenizer
+    >>> tokenizer = CharacterTokenizer.from_texts(["Q:ab A:"])
+    >>> config = GPTConfig(vocabulary_size=tokenizer.vocabulary_size(), max_sequence_length=8,
+    ...                    num_layers=1, num_heads=2, hidden_dim=16)
+    >>> model = build_gpt(config)
+    >>> pairs = [("Q:a A:", "b"), ("Q:b A:", "a")] * 8
+    >>> run = train_replies(model, pairs, pairs[:2], tokenizer=tokenizer, steps=60,
+    ...                     steps_per_epoch=30, batch_size=8, learning_rate=1e-2,
+    ...                     verbose=0, log=lambda m: None)
+    >>> run.figures["validation_reply_loss"] < run.figures["validation_reply_loss_before"]
+    True
+    """
+    _check_common(steps, steps_per_epoch, batch_size, seed)
+    import tensorflow as tf
+
+    length = model.context_length
+    train = reply_examples(tokenizer, train_pairs, length)
+    validation = reply_examples(tokenizer, validation_pairs, length)
+    keras.utils.set_random_seed(seed)
+    trainer = Trainer("default")
+    warmup = _compile(model, steps, learning_rate, min_learning_rate, warmup_steps, beta_2,
+                      weight_decay, 0.0, 0, False)
+    log(f"schedule: {warmup} warmup steps to {learning_rate:g}, cosine decay to "
+        f"{min_learning_rate:g} at step {steps}; {len(train_pairs)} training pairs")
+    train_data = (
+        tf.data.Dataset.from_tensor_slices(train)
+        .shuffle(len(train[0]), seed=seed).repeat()
+        .batch(batch_size, drop_remainder=True).prefetch(2)
+    )
+    validation_data = tf.data.Dataset.from_tensor_slices(validation).batch(64)
+    before = float(trainer.evaluate(model, validation_data)["loss"])
+    if out_dir is not None:
+        out_dir = pathlib.Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        text.save_tokenizer(tokenizer, out_dir / "tokenizer")
+    seconds, legs = _train(trainer, model, train_data, validation_data, out_dir, steps,
+                           steps_per_epoch, None, _verbose(verbose), log)
+    after = float(trainer.evaluate(model, validation_data)["loss"])
+    figures = {
+        "train_pairs": len(train_pairs),
+        "validation_pairs": len(validation_pairs),
+        "validation_reply_loss_before": round(before, 4),
+        "validation_reply_loss": round(after, 4),
+        "training_seconds": round(sum(leg["seconds"] for leg in legs) if legs else seconds, 1),
+        "legs": legs,
+    }
+    if out_dir is not None:
+        model.save(out_dir / "model.keras")
+        recipe = dict(steps=steps, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                      learning_rate=learning_rate, min_learning_rate=min_learning_rate,
+                      warmup_steps=warmup, beta_2=beta_2, weight_decay=weight_decay, seed=seed)
+        _write_run(out_dir, "gpt", recipe, model.config, figures, log)
+    return TrainingRun(model, {"tokenizer": tokenizer}, getattr(model, "config", None), figures)

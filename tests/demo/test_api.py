@@ -7,6 +7,7 @@ compiles that signature once.
 
 import base64
 import json
+import types
 
 import pytest
 import tensorflow as tf
@@ -29,12 +30,29 @@ def events(response):
     return parsed
 
 
-def generate(registry, name, prompt, max_new_tokens, temperature=0.0):
+def generate(registry, name, prompt, max_new_tokens, temperature=0.0, top_k=40, top_p=1.0,
+             seed=0):
+    """The text of the SavedModel's own `generate` signature, for one prompt."""
     out = registry.get(name).signatures["generate"](
         prompt=tf.constant([prompt]), max_new_tokens=tf.constant(max_new_tokens),
-        temperature=tf.constant(temperature), top_k=tf.constant(40), top_p=tf.constant(1.0),
-        seed=tf.constant(0))
+        temperature=tf.constant(float(temperature)), top_k=tf.constant(int(top_k)),
+        top_p=tf.constant(float(top_p)), seed=tf.constant(int(seed)))
     return out["text"].numpy()[0].decode()
+
+
+class RecordingSignature:
+    """A signature that keeps the scalar inputs of each call (`calls`), then runs it."""
+
+    def __init__(self, signature):
+        self.signature = signature
+        self.calls = []
+
+    def __getattr__(self, name):  # structured_input_signature, ...
+        return getattr(self.signature, name)
+
+    def __call__(self, **inputs):
+        self.calls.append({k: v.numpy().item() for k, v in inputs.items() if v.shape.rank == 0})
+        return self.signature(**inputs)
 
 
 # -- the page ----------------------------------------------------------------------
@@ -128,11 +146,16 @@ def test_chat_stream_sends_every_token_then_the_reply(client):
     assert again["reply"] == done["reply"]
 
 
-def test_complete_continues_a_prompt_with_the_base_model(client):
+def test_complete_continues_a_prompt_with_the_base_model(client, registry):
+    """The reply is what `generate` writes with the model's defaults and the request's seed."""
     body = client.post("/api/complete", json={"model": "shakespeare_gpt_base", "prompt": PROMPT,
                                               "max_new_tokens": 15, "seed": 1}).json()
     assert body["model"] == "shakespeare_gpt_base"
     assert (body["num_tokens"], body["finish_reason"]) == (15, "length")
+    defaults = registry.get("shakespeare_gpt_base").defaults
+    settings = {name: defaults[name] for name in ("temperature", "top_k", "top_p")}
+    expected = generate(registry, "shakespeare_gpt_base", PROMPT, 15, **settings, seed=1)
+    assert body["reply"] == expected.strip("\n")
 
 
 # -- translation ------------------------------------------------------------------------
@@ -165,20 +188,29 @@ def test_tf_serving_columnar_format(client):
         assert response.json()["outputs"]["translation"] == ["soixante et onze"]
 
 
-def test_tf_serving_left_out_inputs_take_the_defaults(client, registry):
-    defaults = registry.get("shakespeare_gpt").defaults  # demo.json: top_k 40, top_p 1, seed 0
-    explicit = {"prompt": [PROMPT], "max_new_tokens": 10, "temperature": 0.0,
-                "top_k": defaults["top_k"], "top_p": defaults["top_p"], "seed": defaults["seed"]}
+def test_tf_serving_left_out_inputs_take_the_defaults(client, registry, monkeypatch):
+    """Left-out scalar inputs get the model's own defaults (its `settings` signature, or
+    demo.json for an older export), in both formats. The defaults sample, so the text
+    depends on them, and it must be what `generate` writes with them."""
+    model = registry.get("shakespeare_gpt")
+    defaults = model.defaults
+    left_out = {name: defaults[name] for name in ("temperature", "top_k", "top_p", "seed")}
+    recording = RecordingSignature(model.signatures["generate"])
+    monkeypatch.setattr(model, "loaded", types.SimpleNamespace(
+        signatures={**model.signatures, "generate": recording}))
     url = "/v1/models/shakespeare_gpt:predict"
-    full = client.post(url, json={"signature_name": "generate", "inputs": explicit}).json()
-    short = client.post(url, json={"signature_name": "generate", "inputs": {
-        "prompt": [PROMPT], "max_new_tokens": 10, "temperature": 0.0}}).json()
+    columns = client.post(url, json={"signature_name": "generate", "inputs": {
+        "prompt": [PROMPT], "max_new_tokens": 10}}).json()
     rows = client.post(url, json={"signature_name": "generate", "instances": [
-        {"prompt": PROMPT, "max_new_tokens": 10, "temperature": 0.0}]}).json()
-    assert short == full
-    assert full["outputs"]["num_tokens"] == [10]
-    assert rows["predictions"][0]["text"] == full["outputs"]["text"][0]
-    assert full["outputs"]["text"][0] == generate(registry, "shakespeare_gpt", PROMPT, 10)
+        {"prompt": PROMPT, "max_new_tokens": 10}]}).json()
+    # What the signature received (as float32): a wrong default fails here whatever the text.
+    assert recording.calls == [pytest.approx({"max_new_tokens": 10, **left_out})] * 2
+    expected = generate(registry, "shakespeare_gpt", PROMPT, 10, **left_out)
+    assert columns["outputs"]["text"] == [expected]
+    assert rows["predictions"][0]["text"] == expected
+    # The defaults sample, so the text depends on them: another seed writes another.
+    another_seed = {**left_out, "seed": left_out["seed"] + 1}
+    assert generate(registry, "shakespeare_gpt", PROMPT, 10, **another_seed) != expected
 
 
 def test_tf_serving_signatures_other_than_generate(client):
