@@ -106,3 +106,15 @@ def check_num_key_value_heads(num_key_value_heads, num_heads):
             "`num_key_value_heads` must divide `num_heads`. Received: "
             f"num_key_value_heads={num_key_value_heads}, num_heads={num_heads}"
         )
+
+
+def check_id_matrix(name, ids):
+    """`ids` as an int32 NumPy array of shape `(batch, length)`, or a ValueError."""
+    import numpy as np  # here: the other checks need no NumPy
+
+    ids = np.asarray(ids, "int32")
+    if ids.ndim != 2:
+        raise ValueError(
+            f"`{name}` must have shape (batch, length). Received: {name}.shape={ids.shape}"
+        )
+    return ids

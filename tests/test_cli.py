@@ -22,7 +22,8 @@ def run(capsys, *argv):
     "argv, message",
     [
         (["train", "gpt", "--dataset", "shakespeare", "--preset", "huge"],
-         "--preset must be one of baby, baby_modern, shakespeare, mini, mini_modern, small, gpt2. "
+         "--preset must be one of baby, baby_modern, shakespeare, shakespeare_modern, mini, "
+         "mini_modern, small, gpt2. "
          "Received: huge"),
         (["train", "gpt", "--dataset", "shakespeare", "--steps", "60", "--warmup-steps", "60"],
          "--warmup-steps must be from 0 to --steps - 1 (59). Received: 60"),

@@ -7,6 +7,7 @@ token), for teaching, and as the baseline of the cache benchmark.
 
 import numpy as np
 
+from keras_attn.checks import check_id_matrix
 from keras_attn.checks import check_positive_int
 
 
@@ -83,12 +84,7 @@ def greedy_translate(model, encoder_token_ids, start_id, end_id, max_length, bat
     """
     check_positive_int("max_length", max_length)
     check_positive_int("batch_size", batch_size)
-    encoder_token_ids = np.asarray(encoder_token_ids, "int32")
-    if encoder_token_ids.ndim != 2:
-        raise ValueError(
-            "`encoder_token_ids` must have shape (batch, source_length). "
-            f"Received: encoder_token_ids.shape={encoder_token_ids.shape}"
-        )
+    encoder_token_ids = check_id_matrix("encoder_token_ids", encoder_token_ids)
     outputs = []
     for first in range(0, len(encoder_token_ids), batch_size):
         source = encoder_token_ids[first : first + batch_size]  # (B, S)

@@ -164,7 +164,12 @@ def sample_next_token(logits, temperature=0.0, top_k=0, top_p=1.0, seed=(0, 0)):
 
     def draw():
         scaled = logits / tf.maximum(temperature, 1e-6)
-        filtered = filter_logits(scaled, top_k, top_p)
+        # The filter sorts the vocabulary: only when top-k or top-p asks for it.
+        vocabulary_size = tf.shape(logits)[-1]
+        top_k_on = (tf.cast(top_k, tf.int32) > 0) & (tf.cast(top_k, tf.int32) < vocabulary_size)
+        filtering = top_k_on | (tf.cast(top_p, tf.float32) < 1.0)
+        filtered = tf.cond(filtering, lambda: filter_logits(scaled, top_k, top_p),
+                           lambda: scaled)
         gumbel = -tf.math.log(-tf.math.log(hash_uniform(tf.shape(filtered), seed)))
         return tf.argmax(filtered + gumbel, axis=-1, output_type=tf.int32)
 

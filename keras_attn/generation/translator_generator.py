@@ -16,6 +16,7 @@ once per target token, and the loop is compiled with XLA, as in
 import numpy as np
 import tensorflow as tf
 
+from keras_attn.checks import check_id_matrix
 from keras_attn.checks import check_positive_int
 from keras_attn.generation.decoding import beam_search
 from keras_attn.generation.decoding import decode
@@ -136,12 +137,7 @@ class TranslatorGenerator:
                 f"`max_length` + 1 must be at most the decoder's context "
                 f"({self.context_length}). Received: max_length={max_length}"
             )
-        source_ids = np.asarray(source_ids, "int32")
-        if source_ids.ndim != 2:
-            raise ValueError(
-                "`source_ids` must have shape (batch, source_length). "
-                f"Received: source_ids.shape={source_ids.shape}"
-            )
+        source_ids = check_id_matrix("source_ids", source_ids)
         outputs = []
         for first in range(0, len(source_ids), batch_size):
             tokens, lengths = self.translate_tensors(

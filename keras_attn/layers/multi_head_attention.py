@@ -342,10 +342,12 @@ class MultiHeadAttention(keras.layers.Layer):
             if self.use_rotary_embedding:
                 key = self.rotary_embedding(key, start_index=start_index)
             if cache is not None:
-                start = [0, cache_update_index, 0, 0]
-                key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
-                value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
-                cache = ops.stack([key, value], axis=1)
+                # One write of the T new keys and values, (B, 2, T, H_kv, D), into the
+                # (B, 2, max_length, H_kv, D) cache: XLA updates a loop's cache in place,
+                # where splitting and stacking it again would copy it every step.
+                update = ops.cast(ops.stack([key, value], axis=1), cache.dtype)
+                cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], update)
+                key, value = cache[:, 0], cache[:, 1]
 
         if cache_update_index is not None:
             value_mask = key_mask = None  # they describe new tokens, not the cache

@@ -1,4 +1,5 @@
-"""What `GPTConfig` and `TransformerConfig` share: their common fields' checks and presets.
+"""What `GPTConfig` and `TransformerConfig` share (field checks, presets), and what the
+models built from them share (`ConfigModel`: saving a model as its config).
 
 >>> import dataclasses
 >>> @dataclasses.dataclass
@@ -9,6 +10,8 @@ Traceback (most recent call last):
 ...
 ValueError: `name` must be one of ('small',). Received: name='large'
 """
+
+import dataclasses
 
 from keras_attn.checks import check_bool
 from keras_attn.checks import check_num_key_value_heads
@@ -51,3 +54,31 @@ def config_from_preset(config_class, presets, name, overrides):
     """`config_class(**presets[name], **overrides)`, or a ValueError listing the presets."""
     check_one_of("name", name, tuple(presets))
     return config_class(**{**presets[name], **overrides})
+
+
+class ConfigModel:
+    """A model built from one config dataclass, `config_class`, and saved as it.
+
+    `GPT` and `Translator` build their layers and graph from the config alone,
+    so `get_config` is the config (as a dict) and `from_config` builds the
+    model again from it; Keras then loads the weights into it.
+    """
+
+    config_class = None
+
+    def _check_config(self, config):
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"`config` must be a {self.config_class.__name__}. Received: config={config!r}"
+            )
+
+    def get_config(self):
+        return {
+            "config": dataclasses.asdict(self.config),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "config": cls.config_class(**config["config"])})

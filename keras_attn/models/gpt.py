@@ -33,6 +33,7 @@ from keras_attn.layers.token_embedding import TokenEmbedding
 from keras_attn.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attn.models.causal_lm import CausalLM
 from keras_attn.models.config_fields import check_model_fields
+from keras_attn.models.config_fields import ConfigModel
 from keras_attn.models.config_fields import config_from_preset
 
 POSITION_ENCODINGS = ("learned", "sinusoidal", "rotary")
@@ -48,6 +49,12 @@ _MODERN = dict(
     layer_norm_epsilon=1e-6,
 )
 
+def _shape(context, layers, heads, width, dropout, **rest):
+    """A preset: a character or byte vocabulary (the tokenizer overrides it)."""
+    return dict(vocabulary_size=256, max_sequence_length=context, num_layers=layers,
+                num_heads=heads, hidden_dim=width, dropout=dropout, **rest)
+
+
 # Presets leave intermediate_dim at None (4 * hidden_dim), so that it follows
 # an overridden hidden_dim. Each "_modern" preset has its GPT-2-style twin's
 # width, depth, heads and context, and within 1% of its weights (with 75
@@ -55,76 +62,25 @@ _MODERN = dict(
 # narrower feed-forward layer and fewer key/value heads.
 GPT_PRESETS = {
     # Character- or byte-level Shakespeare on a laptop CPU (about 0.8M weights).
-    "baby": dict(
-        vocabulary_size=256,
-        max_sequence_length=64,
-        num_layers=4,
-        num_heads=4,
-        hidden_dim=128,
-        dropout=0.0,
-    ),
-    "baby_modern": dict(
-        vocabulary_size=256,
-        max_sequence_length=64,
-        num_layers=4,
-        num_heads=4,
-        num_key_value_heads=2,
-        hidden_dim=128,
-        intermediate_dim=384,
-        dropout=0.0,
-        **_MODERN,
-    ),
+    "baby": _shape(64, 4, 4, 128, 0.0),
+    "baby_modern": _shape(64, 4, 4, 128, 0.0, num_key_value_heads=2, intermediate_dim=384,
+                          **_MODERN),
     # The demo's Shakespeare model (about 4.8M weights): mini's context at
     # 2/3 of its width. On a 2-core CPU without bfloat16 it trains 1.85x as
     # many tokens per second as mini, and reached a lower validation loss
     # in the same time (saved_models/shakespeare_gpt_base/MODEL_CARD.md).
-    "shakespeare": dict(
-        vocabulary_size=256,
-        max_sequence_length=256,
-        num_layers=6,
-        num_heads=4,
-        hidden_dim=256,
-        dropout=0.0,
-    ),
+    "shakespeare": _shape(256, 6, 4, 256, 0.0),
+    "shakespeare_modern": _shape(256, 6, 4, 256, 0.0, num_key_value_heads=2,
+                                 intermediate_dim=784, **_MODERN),
     # nanoGPT's shakespeare-char model (about 10.8M weights).
-    "mini": dict(
-        vocabulary_size=256,
-        max_sequence_length=256,
-        num_layers=6,
-        num_heads=6,
-        hidden_dim=384,
-        dropout=0.2,
-    ),
-    "mini_modern": dict(
-        vocabulary_size=256,
-        max_sequence_length=256,
-        num_layers=6,
-        num_heads=6,
-        num_key_value_heads=2,
-        hidden_dim=384,
-        intermediate_dim=1216,
-        dropout=0.2,
-        **_MODERN,
-    ),
+    "mini": _shape(256, 6, 6, 384, 0.2),
+    "mini_modern": _shape(256, 6, 6, 384, 0.2, num_key_value_heads=2, intermediate_dim=1216,
+                          **_MODERN),
     # Between mini and GPT-2 (about 25.6M weights with 256 tokens).
-    "small": dict(
-        vocabulary_size=256,
-        max_sequence_length=512,
-        num_layers=8,
-        num_heads=8,
-        hidden_dim=512,
-        dropout=0.1,
-    ),
+    "small": _shape(512, 8, 8, 512, 0.1),
     # The shape of GPT-2 124M (124,439,808 weights).
-    "gpt2": dict(
-        vocabulary_size=50257,
-        max_sequence_length=1024,
-        num_layers=12,
-        num_heads=12,
-        hidden_dim=768,
-        dropout=0.1,
-        activation="gelu_approximate",
-    ),
+    "gpt2": dict(_shape(1024, 12, 12, 768, 0.1, activation="gelu_approximate"),
+                 vocabulary_size=50257),
 }
 
 
@@ -182,13 +138,13 @@ class GPTConfig:
         >>> GPTConfig.preset("huge")
         Traceback (most recent call last):
         ...
-        ValueError: `name` must be one of ('baby', 'baby_modern', 'shakespeare', 'mini', 'mini_modern', 'small', 'gpt2'). Received: name='huge'
+        ValueError: `name` must be one of ('baby', 'baby_modern', 'shakespeare', 'shakespeare_modern', 'mini', 'mini_modern', 'small', 'gpt2'). Received: name='huge'
         """
         return config_from_preset(cls, GPT_PRESETS, name, overrides)
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
-class GPT(CausalLM):
+class GPT(ConfigModel, CausalLM):
     """A GPT language model: a functional `keras.Model` built from a `GPTConfig`.
 
     The model maps token ids `(B, T)` (int32, input `"token_ids"`, any
@@ -238,9 +194,10 @@ class GPT(CausalLM):
         Multitask Learners" (GPT-2), 2019.
     """
 
+    config_class = GPTConfig
+
     def __init__(self, config, name="gpt", **kwargs):
-        if not isinstance(config, GPTConfig):
-            raise TypeError(f"`config` must be a GPTConfig. Received: config={config!r}")
+        self._check_config(config)
 
         # === Layers ===
         self.embedding = _embedding(config)
@@ -290,16 +247,6 @@ class GPT(CausalLM):
         self.config = config
         self._context_length = config.max_sequence_length
 
-    def get_config(self):
-        return {
-            "config": dataclasses.asdict(self.config),
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**{**config, "config": GPTConfig(**config["config"])})
 
 
 def _embedding(config):

@@ -39,6 +39,7 @@ from keras_attn.layers.token_and_sinusoidal_encoding import TokenAndSinusoidalEn
 from keras_attn.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attn.layers.transformer_encoder_block import TransformerEncoderBlock
 from keras_attn.models.config_fields import check_model_fields
+from keras_attn.models.config_fields import ConfigModel
 from keras_attn.models.config_fields import config_from_preset
 
 POSITION_ENCODINGS = ("sinusoidal", "learned")
@@ -163,7 +164,7 @@ def _embedding(config, vocabulary_size, name):
 
 
 @keras.saving.register_keras_serializable(package="keras_attn")
-class Translator(keras.Model):
+class Translator(ConfigModel, keras.Model):
     """An encoder-decoder Transformer: a functional `keras.Model` built from a `TransformerConfig`.
 
     Inputs are a dict `{"encoder_token_ids": (B, S), "decoder_token_ids":
@@ -219,9 +220,10 @@ class Translator(keras.Model):
         Vaswani et al., "Attention Is All You Need", 2017.
     """
 
+    config_class = TransformerConfig
+
     def __init__(self, config, name="transformer", **kwargs):
-        if not isinstance(config, TransformerConfig):
-            raise TypeError(f"`config` must be a TransformerConfig. Received: config={config!r}")
+        self._check_config(config)
         block_args = dict(
             num_heads=config.num_heads,
             intermediate_dim=config.intermediate_dim,
@@ -357,16 +359,6 @@ class Translator(keras.Model):
         logits, caches = self.decode(decoder_token_ids, None, padding_mask, caches, cross, index)
         return logits, (caches, cross, padding_mask)
 
-    def get_config(self):
-        return {
-            "config": dataclasses.asdict(self.config),
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**{**config, "config": TransformerConfig(**config["config"])})
 
 
 def build_transformer(config, name="transformer"):

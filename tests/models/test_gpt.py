@@ -134,8 +134,8 @@ def test_mixed_precision_logits_are_float32(policy, tie_embeddings):
 
 
 def test_presets():
-    assert list(GPT_PRESETS) == ["baby", "baby_modern", "shakespeare", "mini", "mini_modern",
-                                 "small", "gpt2"]
+    assert list(GPT_PRESETS) == ["baby", "baby_modern", "shakespeare", "shakespeare_modern",
+                                 "mini", "mini_modern", "small", "gpt2"]
     baby = GPTConfig.preset("baby")
     assert (baby.num_layers, baby.num_heads, baby.hidden_dim, baby.max_sequence_length,
             baby.intermediate_dim, baby.dropout) == (4, 4, 128, 64, 512, 0.0)
@@ -166,7 +166,7 @@ def test_config_is_frozen():
 
 def test_unknown_preset():
     with pytest.raises(ValueError, match=r"`name` must be one of \('baby', 'baby_modern', "
-                                         r"'shakespeare', 'mini', 'mini_modern', 'small', "
+                                         r"'shakespeare', 'shakespeare_modern', 'mini', 'mini_modern', 'small', "
                                          r"'gpt2'\)\. Received: name='gpt3'"):
         GPTConfig.preset("gpt3")
 
@@ -222,7 +222,7 @@ def test_call_with_cache_gives_the_model_logits(overrides):
 
 def test_modern_preset_has_the_weights_of_its_twin():
     """RoPE, RMSNorm, SwiGLU, grouped-query attention, no biases: within 1% of the weights."""
-    for name in ("baby", "mini"):
+    for name in ("baby", "shakespeare", "mini"):
         classic = build_gpt(GPTConfig.preset(name, vocabulary_size=75))
         modern = build_gpt(GPTConfig.preset(f"{name}_modern", vocabulary_size=75))
         assert abs(modern.count_params() / classic.count_params() - 1) < 0.01
