@@ -16,7 +16,8 @@ import sys
 import time
 import traceback
 
-ORDER = ("attention", "gpt_training", "bfloat16", "generation")
+ORDER = ("attention", "gpt_training", "bfloat16", "generation", "keras_hub_generation",
+         "attention_memory")
 NOT_BENCHMARKS = ("common", "runner")
 
 

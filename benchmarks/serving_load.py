@@ -169,14 +169,37 @@ def summarize(results, errors, wall, clients, requests):
     return summary
 
 
+async def streamed_characters_per_second(base_url, replies=3, max_new_tokens=200):
+    """What one chat user sees: characters per second of a streamed reply, from the
+    first token to the last, with no other client (the median of `replies` replies)."""
+    rates = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        for i in range(replies + 1):  # the first compiles
+            body = {"message": MESSAGES[i % len(MESSAGES)], "max_new_tokens": max_new_tokens,
+                    "temperature": 0.8, "seed": i, "stream": True}
+            characters, first = 0, None
+            async with client.stream("POST", "/api/chat", json=body) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data:") and '"candidates"' in line:
+                        first = first or time.perf_counter()
+                        characters += len(json.loads(line[5:])["text"])
+            if i and characters > 1:
+                rates.append(characters / (time.perf_counter() - first))
+    return sorted(rates)[len(rates) // 2]
+
+
 def measure(clients=16, requests=8, models=None, workers=2):
     port = free_port()
     server = start_server(port, models, workers)
     try:
-        results, errors, wall = asyncio.run(load(f"http://127.0.0.1:{port}", clients, requests))
+        base_url = f"http://127.0.0.1:{port}"
+        alone = asyncio.run(streamed_characters_per_second(base_url))
+        results, errors, wall = asyncio.run(load(base_url, clients, requests))
     finally:
         stop_server(server)
-    return summarize(results, errors, wall, clients, requests)
+    summary = summarize(results, errors, wall, clients, requests)
+    summary["streamed_characters_per_second"] = round(alone, 1)
+    return summary
 
 
 def _row(case, metric, value, target=None, note=None):
@@ -201,6 +224,9 @@ def run(quick):
         _row(case, "p95 latency (s)", summary["p95_seconds"]),
         _row(case, "requests/s", summary["requests_per_second"]),
         _row(case, "failures", summary["failures"], target=("ours", "<=", 0)),
+        _row("one streamed chat reply, no other client", "characters/s",
+             summary["streamed_characters_per_second"], target=("ours", ">=", 60),
+             note="from the first token to the last, median of 3 replies of up to 200"),
     ]
 
 
@@ -218,6 +244,7 @@ def main(argv=None):
           f"{summary['wall_seconds']} s ({summary['requests_per_second']} requests/s)")
     print(f"latency p50 {summary['p50_seconds']} s, p95 {summary['p95_seconds']} s, "
           f"max {summary['max_seconds']} s; failures: {summary['failures']}")
+    print(f"one streamed reply alone: {summary['streamed_characters_per_second']} characters/s")
     for kind, figures in summary["by_kind"].items():
         print(f"  {kind:12} {figures['requests']:4} requests  p50 {figures['p50_seconds']:.3f} s  "
               f"p95 {figures['p95_seconds']:.3f} s")

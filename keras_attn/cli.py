@@ -5,6 +5,7 @@
     keras-attn generate --model runs/gpt --prompt "ROMEO:"
     keras-attn translate --model runs/fr "seventy-one"
     keras-attn export --model runs/gpt --out exported/gpt
+    keras-attn export --keras-hub-preset gpt2_base_en --out exported/gpt2
 
 Training runs `keras_attn.training.train_gpt` or `train_translator`, which
 write everything under `--out`: `model.keras`, the tokenizer(s), `run.json`
@@ -121,11 +122,19 @@ def _parser():
     translate.add_argument("texts", nargs="+", help="the sentences to translate")
 
     export = commands.add_parser(
-        "export", help="write a trained run as a text-in, text-out SavedModel"
+        "export", help="write a trained run or a keras-hub preset as a text-in, text-out "
+                       "SavedModel"
     )
-    export.add_argument("--model", required=True, type=pathlib.Path, help="run directory")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=pathlib.Path, help="run directory")
+    source.add_argument("--keras-hub-preset", metavar="PATH_OR_NAME",
+                        help="a keras-hub GPT-2 or Llama preset: a name (gpt2_base_en), a "
+                             "directory from save_to_preset, or hf://ORG/MODEL")
     export.add_argument("--out", required=True, type=pathlib.Path, help="SavedModel directory")
     export.add_argument("--num-beams", type=int, default=1, help="translators: >1 for beam search")
+    export.add_argument("--max-sequence-length", type=int, default=None,
+                        help="keras-hub Llama presets: the context of the export (default "
+                             "1024); GPT-2's is its position table")
     return parser
 
 
@@ -349,6 +358,10 @@ def translate(args):
 def export_run(args):
     from keras_attn import export
 
+    if args.keras_hub_preset is not None:
+        return export_keras_hub_preset(args)
+    _check(args.max_sequence_length is None,
+           "--max-sequence-length is for --keras-hub-preset; a run keeps its model's context")
     model, kind = _load_run(args.model, None)
     _check(args.num_beams > 0, f"--num-beams must be positive. Received: {args.num_beams}")
     if kind == "gpt":
@@ -358,6 +371,36 @@ def export_run(args):
             text.load_tokenizer(args.model / f"{side}_tokenizer") for side in ("source", "target")
         )
         path = export.export_translator(model, tokenizers, args.out, num_beams=args.num_beams)
+    print(f"wrote {path}")
+
+
+def export_keras_hub_preset(args):
+    """Loads a keras-hub backbone and tokenizer, converts the backbone, exports both."""
+    import keras_hub
+
+    from keras_attn import export
+
+    if args.max_sequence_length is not None:
+        _check(args.max_sequence_length > 0,
+               f"--max-sequence-length must be positive. Received: {args.max_sequence_length}")
+    preset = args.keras_hub_preset
+    try:
+        backbone = keras_hub.models.Backbone.from_preset(preset)
+        tokenizer = keras_hub.models.Tokenizer.from_preset(preset)
+    except (ValueError, OSError) as error:  # no such preset, or not a model's
+        first_line = str(error).strip().splitlines()[0]
+        raise UsageError(f"--keras-hub-preset {preset}: {first_line}") from None
+    try:
+        model = models.from_keras_hub(backbone, max_sequence_length=args.max_sequence_length)
+    except ValueError as error:  # another family, or a variant not implemented
+        raise UsageError(f"--keras-hub-preset {preset}: {error}") from None
+    # As keras-hub's CausalLM.generate: the start token first, stop at the end token(s).
+    stop_token_ids = [tokenizer.end_token_id] + (
+        [tokenizer.end_token2_id] if hasattr(tokenizer, "end_token2_id") else []
+    )
+    path = export.export_generator(model, tokenizer, args.out,
+                                   start_token_id=tokenizer.start_token_id,
+                                   stop_token_ids=stop_token_ids)
     print(f"wrote {path}")
 
 

@@ -29,13 +29,27 @@ def test_every_benchmark_module_is_found():
     assert "common" not in names and "runner" not in names
 
 
-def test_row_ratio_and_targets():
-    faster = row("b", "c", "ms/step", 8.0, 10.0, target=("ratio", "<=", 0.8))
-    assert faster["ratio"] == pytest.approx(0.8) and faster["met"] is True
-    assert row("b", "c", "MFU", 0.7, target=("ours", ">=", 0.8))["met"] is False
-    close = row("b", "c", "loss", 1.505, 1.5, target=("ratio", "within", 0.01))
-    assert close["met"] is True
-    assert row("b", "c", "x", 1.0)["ratio"] is None
+@pytest.mark.parametrize(
+    "ours, peer, target, met",
+    [
+        (8.0, 10.0, ("ratio", "<=", 0.8), True),  # ratio 0.8: on the bound
+        (8.5, 10.0, ("ratio", "<=", 0.8), False),
+        (0.7, None, ("ours", ">=", 0.8), False),
+        (0.8, None, ("ours", ">=", 0.8), True),
+        (1.505, 1.5, ("ratio", "within", 0.01), True),  # |1.0033 - 1| <= 0.01
+        (1.52, 1.5, ("ratio", "within", 0.01), False),  # |1.0133 - 1| > 0.01
+        (1.48, 1.5, ("ratio", "within", 0.01), False),  # below by more than 0.01 too
+        (8.0, None, ("ratio", "<=", 0.8), None),  # no peer, no ratio: not decided
+        (8.0, 10.0, None, None),  # no target
+    ],
+)
+def test_row_decides_whether_the_target_is_met(ours, peer, target, met):
+    result = row("b", "c", "ms/step", ours, peer, target=target)
+    assert result["met"] is met
+    assert result["ratio"] == (None if peer is None else pytest.approx(ours / peer))
+    assert result["target"] == (
+        None if target is None else dict(zip(("field", "op", "value"), target))
+    )
 
 
 def test_runner_prints_a_table_and_writes_json(tmp_path, monkeypatch, capsys):
@@ -90,8 +104,14 @@ def test_quick_attention_benchmark_runs(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["case"] for r in rows] == ["fwd, graph", "fwd, XLA", "fwd+bwd, graph", "fwd+bwd, XLA"]
     for r in rows:
-        assert r["ours"] > 0 and r["peer"] > 0 and r["ratio"] > 0
-        assert r["met"] in (None, True, False)
+        assert r["ours"] > 0 and r["peer"] > 0
+        assert r["ratio"] == pytest.approx(r["ours"] / r["peer"])
+        # The forward rows have no target; the training steps aim at ratio <= 0.8.
+        if r["case"].startswith("fwd+bwd"):
+            assert r["target"] == {"field": "ratio", "op": "<=", "value": 0.8}
+            assert r["met"] is (r["ratio"] <= 0.8)
+        else:
+            assert r["target"] is None and r["met"] is None
 
 
 def test_profile_summary_splits_forward_backward_and_matmuls(tmp_path):

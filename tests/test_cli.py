@@ -1,8 +1,12 @@
 """The keras-attn command: bad arguments, and short real runs of both model families."""
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
+import keras_hub
 import numpy as np
 import tensorflow as tf
 import pytest
@@ -152,3 +156,100 @@ def test_bad_strategy_exits_2_with_one_line(tmp_path, capsys, strategy, message)
                          "--out", tmp_path / "run")
     assert status == 2
     assert err.startswith(f"keras-attn: error: {message}") and err.count("\n") == 1, err
+
+
+# -- export --keras-hub-preset ------------------------------------------------
+
+FRESH_KERAS_HUB_PROCESS = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the byte-pair and SentencePiece ops)
+served = tf.saved_model.load(sys.argv[1])
+out = served.signatures["generate"](
+    prompt=tf.constant(json.loads(sys.argv[2])), max_new_tokens=tf.constant(int(sys.argv[3])),
+    temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0),
+    seed=tf.constant(0))
+ids = [row[:n].tolist() for row, n in zip(out["token_ids"].numpy(), out["num_tokens"].numpy())]
+ours = sorted(m for m in sys.modules if m.split(".")[0] in ("keras_attn", "keras_hub", "keras_nlp"))
+print(json.dumps({"ids": ids, "imported": ours}))
+"""
+
+
+def save_preset(directory, backbone, tokenizer):
+    backbone.save_to_preset(str(directory))
+    tokenizer.save_to_preset(str(directory))
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_export_keras_hub_preset_generates_as_keras_hub_in_a_fresh_process(tmp_path, capsys,
+                                                                            family):
+    """save_to_preset -> keras-attn export -> a process with only TensorFlow (and TF Text)
+    generates greedily the same ids as keras-hub's CausalLM.generate on the same weights."""
+    from tests.export import test_export_keras_hub as hub
+
+    backbone, tokenizer = hub.family(family)
+    preset = save_preset(tmp_path / "preset", backbone, tokenizer)
+    context = ["--max-sequence-length", hub.CONTEXT] if family == "llama" else []
+    status, stdout, err = run(capsys, "export", "--keras-hub-preset", preset,
+                              "--out", tmp_path / "saved", *context)
+    assert status == 0, err
+    assert stdout == f"wrote {tmp_path / 'saved'}\n"
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_KERAS_HUB_PROCESS, str(tmp_path / "saved"),
+         json.dumps(hub.PROMPTS), str(hub.NEW_TOKENS)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["imported"] == []
+    assert output["ids"] == hub.keras_hub_greedy(family, backbone, tokenizer, hub.PROMPTS,
+                                                 hub.NEW_TOKENS)
+
+
+def test_export_refuses_a_keras_hub_variant_it_does_not_implement(tmp_path, capsys):
+    from tests.export import test_export_keras_hub as hub
+
+    tokenizer = hub.sentence_piece_tokenizer()
+    backbone = keras_hub.models.LlamaBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_query_heads=2,
+        num_key_value_heads=1, hidden_dim=16, intermediate_dim=32,
+        rope_position_scaling_factor=2.0,
+    )
+    preset = save_preset(tmp_path / "preset", backbone, tokenizer)
+    status, _, err = run(capsys, "export", "--keras-hub-preset", preset, "--out", tmp_path / "x")
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"keras-attn: error: --keras-hub-preset {preset}: "
+                          "`backbone.rope_position_scaling_factor` must be 1.0")
+    assert "Received: rope_position_scaling_factor=2.0" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--keras-hub-preset", "/no/such/preset"],
+         "--keras-hub-preset /no/such/preset: Unknown preset identifier."),
+        (["--keras-hub-preset", "{tmp}"], "has no config.json"),
+        (["--keras-hub-preset", "{tmp}", "--max-sequence-length", "0"],
+         "--max-sequence-length must be positive. Received: 0"),
+        (["--model", "{tmp}", "--max-sequence-length", "64"],
+         "--max-sequence-length is for --keras-hub-preset"),
+    ],
+)
+def test_export_bad_keras_hub_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    argv = [str(a).replace("{tmp}", str(tmp_path)) for a in argv]
+    status, _, err = run(capsys, "export", *argv, "--out", tmp_path / "x")
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith("keras-attn: error: ") and message in err
+
+
+@pytest.mark.parametrize("argv", [[], ["--model", "run", "--keras-hub-preset", "gpt2_base_en"]])
+def test_export_takes_a_run_or_a_keras_hub_preset(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["export", *argv, "--out", str(tmp_path / "x")])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert ("one of the arguments --model --keras-hub-preset is required" in err
+            or "argument --keras-hub-preset: not allowed with argument --model" in err), err

@@ -41,7 +41,7 @@ def _check_ids(ids, name):
     if ids.size and (ids.min() < 0 or ids.max() > _INT32_MAX):
         raise ValueError(
             f"`{name}` must hold token ids from 0 to {_INT32_MAX}. Received: "
-            f"ids from {ids.min()} to {ids.max()}"
+            f"{name} with ids from {ids.min()} to {ids.max()}"
         )
 
 
@@ -51,7 +51,8 @@ def _token_ids(token_ids, sequence_length):
     if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
         raise ValueError(
             "`token_ids` must be a 1-D sequence of integer token ids (tokenize "
-            f"the text first). Received: shape={ids.shape}, dtype={ids.dtype}"
+            f"the text first). Received: token_ids.shape={ids.shape}, "
+            f"token_ids.dtype={ids.dtype}"
         )
     _check_ids(ids, "token_ids")
     if len(ids) < sequence_length + 1:
@@ -395,7 +396,7 @@ def translation_batches(
     if len(target_lengths) != n:
         raise ValueError(
             "`source_ids` and `target_ids` must hold as many sequences. Received: "
-            f"{n} sources and {len(target_lengths)} targets"
+            f"len(source_ids)={n}, len(target_ids)={len(target_lengths)}"
         )
     _check_batch_args(n, batch_size, shuffle, seed, drop_remainder)
     _check_no_padding(source, source_row, source_column, pad_id, "source_ids")

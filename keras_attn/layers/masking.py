@@ -81,6 +81,41 @@ def _check_dim(name, mask, axis, expected, what):
         )
 
 
+def check_padding_mask(name, mask, length, length_name):
+    """Raises a ValueError, naming the argument `name`, unless `mask` is `(B, length)`.
+
+    Args:
+        name: the argument's name in the caller's signature.
+        mask: None (nothing to check), or a tensor or array.
+        length: the expected length, or None when it is not known statically.
+        length_name: the axis' name in the message, e.g. `"query_length"`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_padding_mask("decoder_padding_mask", np.ones((2, 5)), 4, "decoder_length")
+    Traceback (most recent call last):
+    ...
+    ValueError: Axis 1 of `decoder_padding_mask` must equal the decoder length (4). ...
+    """
+    if mask is None:
+        return
+    mask = mask if hasattr(mask, "shape") else ops.convert_to_tensor(mask)  # a nested list
+    _check_rank(name, mask, 2, f"(batch, {length_name})")
+    _check_dim(name, mask, 1, length, length_name.replace("_", " "))
+
+
+def check_attention_mask(name, mask, query_length, key_length):
+    """Raises a ValueError, naming the argument `name`, unless `mask` is
+    `(B, query_length, key_length)`; a length of None is not checked."""
+    if mask is None:
+        return
+    mask = mask if hasattr(mask, "shape") else ops.convert_to_tensor(mask)  # a nested list
+    _check_rank(name, mask, 3, "(batch, query_length, key_length)")
+    _check_dim(name, mask, 1, query_length, "query length")
+    _check_dim(name, mask, 2, key_length, "key length")
+
+
 def merge_masks(
     query_length,
     key_length,
@@ -133,24 +168,15 @@ def merge_masks(
     masks = []
     if query_mask is not None:
         query_mask = ops.convert_to_tensor(query_mask)
-        _check_rank("query_mask", query_mask, 2, "(batch, query_length)")
-        _check_dim("query_mask", query_mask, 1, static_t, "query length")
+        check_padding_mask("query_mask", query_mask, static_t, "query_length")
         masks.append(ops.expand_dims(ops.cast(query_mask, "bool"), -1))
     if key_mask is not None:
         key_mask = ops.convert_to_tensor(key_mask)
-        _check_rank("key_mask", key_mask, 2, "(batch, key_length)")
-        _check_dim("key_mask", key_mask, 1, static_s, "key length")
+        check_padding_mask("key_mask", key_mask, static_s, "key_length")
         masks.append(ops.expand_dims(ops.cast(key_mask, "bool"), -2))
     if attention_mask is not None:
         attention_mask = ops.convert_to_tensor(attention_mask)
-        _check_rank(
-            "attention_mask",
-            attention_mask,
-            3,
-            "(batch, query_length, key_length)",
-        )
-        _check_dim("attention_mask", attention_mask, 1, static_t, "query length")
-        _check_dim("attention_mask", attention_mask, 2, static_s, "key length")
+        check_attention_mask("attention_mask", attention_mask, static_t, static_s)
         masks.append(ops.cast(attention_mask, "bool"))
     if use_causal_mask:
         masks.append(causal_mask(query_length, key_length, start_index))

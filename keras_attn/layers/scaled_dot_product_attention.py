@@ -75,14 +75,35 @@ def scaled_dot_product_attention(
     output (never NaN). The softmax runs in float32 whatever the input
     dtype, so float16 inputs are safe.
 
-    Speed: without dropout and without `return_attention_weights`, the
-    same formula runs with a hand-written backward pass (`_fused_attention`),
-    and a causal mask given as `is_causal=True` alone is computed by blocks
-    of 64 queries, skipping the key blocks they can't see. Both give the
-    formula's numbers (tests). On a 2-core CPU, causal `MultiHeadAttention`
-    at T=256 then trains (forward and backward) in 0.69x the time of
-    `keras.layers.MultiHeadAttention` in graph mode and 0.74x under XLA
-    (`make bench`, 2026-12-01).
+    Speed and memory: without dropout and without `return_attention_weights`,
+    the same formula runs with a hand-written backward pass, in one of two
+    ways; both give the formula's numbers (tests).
+
+    * Short (`T·S < 1024²`, or lengths not static, or Q, K and V with
+      different leading axes): `_fused_attention` keeps
+      the weights `(..., T, S)` for the backward pass, and a causal mask
+      given as `is_causal=True` alone is computed by blocks of 64 queries,
+      skipping the key blocks they can't see. On a 2-core CPU, causal
+      `MultiHeadAttention` at T=256 then trains (forward and backward) in
+      0.69x the time of `keras.layers.MultiHeadAttention` in graph mode and
+      0.74x under XLA (`make bench`, 2026-12-01).
+    * Long (`T·S ≥ 1024²`): `_tiled_attention` works by tiles of 128 queries
+      and 128 keys (FlashAttention-2), keeping O(T·d) memory instead of
+      O(T·S), and skips the tiles above the causal diagonal. The loops over
+      tiles are loops (`ops.map`, `ops.fori_loop`), so the graph's size
+      does not grow with T, in graph mode and under XLA.
+
+    The switch at 1024, measured on an idle 2-core CPU (AMD EPYC, AVX2):
+    causal `MultiHeadAttention`, B=1, 8 heads, width 512, forward and
+    backward in graph mode, median of 11 alternated steps. The tiles took
+    1.02x the time of the short path at T=512, 1.03x at 768, 0.96x at
+    1,024 and 0.99x at 2,048 (0.74x under XLA), and 1.27x at B=16, T=256,
+    width 256 (`benchmarks/attention.py`'s shape); from T=1,024 on they
+    also use less memory. Tiles of 128x128 beat 64x64, 128x256 and
+    256x128, which took 1.25-1.4x the time of the attention alone (forward
+    and backward) at T=1,024 and 4,096.
+    `benchmarks/attention_memory.py` measures time and peak memory against
+    length, to T=16,384.
 
     Args:
         query: `(..., T, d_k)` tensor.
@@ -304,26 +325,27 @@ def _tiled_attention(query, key, value, mask, is_causal):
     boolean, broadcastable to `(..., T, S)`, with static last two axes.
     Everything is computed in float32 and the output cast to `value`'s dtype.
 
-    Forward, for each tile of `_QUERY_TILE` queries: a loop over the tiles
-    of `_KEY_TILE` keys keeps, per query, the running maximum `m` of its
-    scores, the sum `l` of `exp(scores - m)` and the output so far, rescaling
-    both by `exp(m_old - m)` when the maximum grows (online softmax). Only
-    the output and the log-sum-exp `m + log l` per query are kept.
+    Forward, for each tile of `_QUERY_TILE` queries (`ops.map`): a loop over
+    the tiles of `_KEY_TILE` keys keeps, per query, the running maximum `m`
+    of its scores, the sum `l` of `exp(scores - m)` and the output so far,
+    both rescaled by `exp(m_old - m)` when the maximum grows (online
+    softmax). Only the output and the log-sum-exp `m + log l` are kept.
 
-    Backward: each tile's weights are recomputed as `P = exp(Q Kᵀ - lse)`,
-    once in a loop over query tiles that sums `dQ = dS K`, and once in a
-    loop over key tiles that sums `dK = dSᵀ Q` and `dV = Pᵀ dO` (two passes
-    rather than one, because a pass can sum only into its own tiles), with
-    `dS = P ∘ (dO Vᵀ − rowsum(dO ∘ O))` as in `_fused_attention`.
+    Backward, a loop over key tiles `j`, each mapping over the query tiles
+    `i`: the weights are recomputed as `P = exp(Q_i K_jᵀ - lse_i)`, then, with
+    `dS = P ∘ (dO_i V_jᵀ − rowsum(dO_i ∘ O_i))` as in `_fused_attention`,
+    `dK_j = Σ_i dSᵀ Q_i` and `dV_j = Σ_i Pᵀ dO_i`, and the map adds `dS K_j`
+    to each `dQ_i`. Running the key tiles in the outer loop this way
+    recomputes `P` once, not twice (one pass for `dQ`, one for `dK, dV`):
+    on a 2-core CPU at T=2,048 the backward pass took 0.8x the time.
 
-    Extra memory is O(T·d), and the tiles are looped over (`ops.map`,
-    `ops.fori_loop`), so the graph's size does not depend on T. With
-    `is_causal`, the key tiles a query tile can't see are not visited.
-    Tiles that hold the causal diagonal or padding ("edge" tiles) get a mask
-    from positions; the others get only `mask`'s tile.
+    Extra memory is O(T·d), and the tiles are looped over, so the graph's
+    size does not depend on T. With `is_causal`, the key tiles a query tile
+    can't see are skipped. Tiles that hold the causal diagonal or padding
+    ("edge" tiles) get a mask from positions; the others only `mask`'s tile.
 
     A query with every key masked keeps the initial maximum
-    `_MASKED_SCORE`; it outputs zeros and gets a log-sum-exp of
+    `_MASKED_SCORE`: it outputs zeros and gets a log-sum-exp of
     `-_MASKED_SCORE`, which makes its recomputed weights, and so its
     gradients, zero.
     """
@@ -336,17 +358,17 @@ def _tiled_attention(query, key, value, mask, is_causal):
             mask = ops.expand_dims(mask, 0)
         by_query, by_key = mask.shape[-2] != 1, mask.shape[-1] != 1
         mask_tiles = _mask_tiles(mask, by_query, by_key)  # (nk' * nq', ..., tq', tk')
-    arange = ops.arange(max(q_tile, k_tile), dtype="int32")
+    positions = ops.arange(max(q_tile, k_tile), dtype="int32")
 
     def allowed(i, j, edge):
         """Boolean `(..., tq, tk)`, or None: may query tile `i` attend key tile `j`."""
         ok = None
         if mask is not None:
-            ok = _tile(mask_tiles, (j if by_key else 0) * (q_count if by_query else 1)
-                       + (i if by_query else 0))
+            index = (j if by_key else 0) * (q_count if by_query else 1) + (i if by_query else 0)
+            ok = _tile(mask_tiles, index)
         if edge:
-            rows = ops.expand_dims(i * q_tile + arange[:q_tile], 1)  # (tq, 1)
-            cols = ops.expand_dims(j * k_tile + arange[:k_tile], 0)  # (1, tk)
+            rows = ops.expand_dims(i * q_tile + positions[:q_tile], 1)  # (tq, 1)
+            cols = ops.expand_dims(j * k_tile + positions[:k_tile], 0)  # (1, tk)
             inside = cols < key_length
             if is_causal:
                 inside = ops.logical_and(inside, cols <= rows)
@@ -371,7 +393,7 @@ def _tiled_attention(query, key, value, mask, is_causal):
         split = 0
         if is_causal:  # the first query tile whose first query sees the tile's last key
             split = ops.minimum(((j + 1) * k_tile - 1 + q_tile - 1) // q_tile, q_count)
-        if key_length % k_tile:  # the last key tile has padding
+        if key_length % k_tile:  # the last key tile holds padding
             split = ops.where(j >= full_k_count, q_count, split)
         start = ops.minimum(j * k_tile // q_tile, split) if is_causal else 0
         return start, split
@@ -405,8 +427,9 @@ def _tiled_attention(query, key, value, mask, is_causal):
             empty = m <= _MASKED_SCORE  # (..., tq, 1): no key to attend
             return ops.where(empty, 0.0, out / l), ops.where(empty, -_MASKED_SCORE, m + ops.log(l))
 
+        # (nq, ..., tq, d_v), (nq, ..., tq, 1)
         out_tiles, lse_tiles = ops.map(forward, ops.arange(q_count, dtype="int32"))
-        output = _from_tiles(out_tiles, length)  # (..., T, d_v) float32
+        output = _from_tiles(out_tiles, length)  # (..., T, d_v)
 
         def grad(*args, upstream=None):
             if upstream is None:
@@ -415,47 +438,46 @@ def _tiled_attention(query, key, value, mask, is_causal):
             rowsum = ops.sum(d_out * output, axis=-1, keepdims=True)  # (..., T, 1)
             do_tiles, rowsum_tiles = _to_tiles(d_out, q_tile), _to_tiles(rowsum, q_tile)
 
-            def query_rows(i):  # (..., tq, d_k), (..., tq, d_v), then (..., tq, 1) twice
-                return [_tile(t, i) for t in (q_tiles, do_tiles, lse_tiles, rowsum_tiles)]
-
-            def d_query(i):
-                q, do, lse, rs = query_rows(i)
-
-                def step(edge):
-                    def body(j, dq):
-                        k, v = _tile(k_tiles, j), _tile(v_tiles, j)
-                        p = ops.exp(scores(q, k, i, j, edge) - lse)  # (..., tq, tk)
-                        dp = ops.einsum("...td,...sd->...ts", do, v)
-                        return dq + ops.matmul(p * (dp - rs), k)
-
-                    return body
-
-                split, stop = key_tiles(i)
-                dq = ops.fori_loop(0, split, step(False), ops.zeros_like(q))
-                return ops.fori_loop(split, stop, step(True), dq)
-
-            def d_key_value(j):
+            def key_tile_step(j, carry):
+                dq_tiles, dk_tiles, dv_tiles = carry
                 k, v = _tile(k_tiles, j), _tile(v_tiles, j)  # (..., tk, d_k), (..., tk, d_v)
-
-                def step(edge):
-                    def body(i, carry):
-                        dk, dv = carry
-                        q, do, lse, rs = query_rows(i)
-                        p = ops.exp(scores(q, k, i, j, edge) - lse)  # (..., tq, tk)
-                        dv = dv + ops.einsum("...ts,...td->...sd", p, do)
-                        dp = ops.einsum("...td,...sd->...ts", do, v)
-                        ds = p * (dp - rs)
-                        return dk + ops.einsum("...ts,...td->...sd", ds, q), dv
-
-                    return body
-
                 start, split = query_tiles(j)
-                carry = (ops.zeros_like(k), ops.zeros_like(v))
-                carry = ops.fori_loop(start, split, step(True), carry)
-                return ops.fori_loop(split, q_count, step(False), carry)
 
-            dq_tiles = ops.map(d_query, ops.arange(q_count, dtype="int32"))
-            dk_tiles, dv_tiles = ops.map(d_key_value, ops.arange(k_count, dtype="int32"))
+                def pair(i_and_dq):
+                    """Query tile `i`'s `dQ_i` plus its term, and its `dK_j`, `dV_j` terms."""
+                    i, dq = i_and_dq
+
+                    def visit(edge):
+                        def terms():
+                            q, do, lse, rs = (
+                                _tile(t, i) for t in (q_tiles, do_tiles, lse_tiles, rowsum_tiles)
+                            )
+                            p = ops.exp(scores(q, k, i, j, edge) - lse)  # (..., tq, tk)
+                            dv = ops.einsum("...ts,...td->...sd", p, do)
+                            ds = p * (ops.einsum("...td,...sd->...ts", do, v) - rs)
+                            dk = ops.einsum("...ts,...td->...sd", ds, q)
+                            return dq + ops.matmul(ds, k), dk, dv
+
+                        return terms
+
+                    def unseen():
+                        return dq, ops.zeros_like(k), ops.zeros_like(v)
+
+                    branch = ops.where(i < start, 0, ops.where(i < split, 1, 2))
+                    return ops.switch(branch, [unseen, visit(True), visit(False)])
+
+                # (nq, ..., tq, d_k), (nq, ..., tk, d_k), (nq, ..., tk, d_v). Mapping
+                # over `dq_tiles` also makes each key tile wait for the last (a
+                # while loop runs up to 10 at once, each holding O(T·d) terms).
+                indices = ops.arange(q_count, dtype="int32")
+                dq_tiles, dk, dv = ops.map(pair, (indices, dq_tiles))
+                at = [j] + [0] * (len(k_tiles.shape) - 1)
+                dk_tiles = ops.slice_update(dk_tiles, at, ops.sum(dk, axis=0, keepdims=True))
+                dv_tiles = ops.slice_update(dv_tiles, at, ops.sum(dv, axis=0, keepdims=True))
+                return dq_tiles, dk_tiles, dv_tiles
+
+            zeros = tuple(ops.zeros_like(t) for t in (q_tiles, k_tiles, v_tiles))
+            dq_tiles, dk_tiles, dv_tiles = ops.fori_loop(0, k_count, key_tile_step, zeros)
             return (
                 ops.cast(_from_tiles(dq_tiles, length), query.dtype),
                 ops.cast(_from_tiles(dk_tiles, key_length), key.dtype),

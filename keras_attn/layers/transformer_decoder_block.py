@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_attn.layers.masking import check_attention_mask
+from keras_attn.layers.masking import check_padding_mask
 from keras_attn.layers.masking import keras_mask
 from keras_attn.layers.transformer_block import TransformerBlock
 
@@ -159,6 +161,11 @@ class TransformerDecoderBlock(TransformerBlock):
                 "`return_attention_scores=True` can't be combined with a "
                 "`self_attention_cache`: a cached call returns `(outputs, cache)`."
             )
+        self._check_masks(
+            decoder_sequence, encoder_sequence, decoder_padding_mask, decoder_attention_mask,
+            encoder_padding_mask, encoder_attention_mask, self_attention_cache,
+            cross_attention_cache,
+        )
         if decoder_padding_mask is None:
             decoder_padding_mask = keras_mask(decoder_sequence)
         if encoder_padding_mask is None and encoder_sequence is not None:
@@ -217,6 +224,24 @@ class TransformerDecoderBlock(TransformerBlock):
         if return_attention_scores:
             return x, scores
         return x
+
+    def _check_masks(self, decoder_sequence, encoder_sequence, decoder_padding_mask,
+                     decoder_attention_mask, encoder_padding_mask, encoder_attention_mask,
+                     self_attention_cache, cross_attention_cache):
+        """Checks the given masks' shapes under the names the caller used: the attention
+        layers would call them `query_mask`, `key_mask` and `attention_mask`."""
+        length = decoder_sequence.shape[1]  # T
+        # Self-attention's keys: the decoder's tokens, or the cache's (B, 2, L, H, D) slots.
+        keys = length if self_attention_cache is None else self_attention_cache.shape[2]
+        check_padding_mask("decoder_padding_mask", decoder_padding_mask, length, "decoder_length")
+        check_attention_mask("decoder_attention_mask", decoder_attention_mask, length, keys)
+        if not self.has_cross_attention:
+            return
+        # Cross-attention's keys: the encoder's tokens, or the cache's.
+        source = (encoder_sequence.shape[1] if cross_attention_cache is None
+                  else cross_attention_cache.shape[2])  # S
+        check_padding_mask("encoder_padding_mask", encoder_padding_mask, source, "encoder_length")
+        check_attention_mask("encoder_attention_mask", encoder_attention_mask, length, source)
 
     def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return decoder_sequence_shape

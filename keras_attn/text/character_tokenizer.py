@@ -76,12 +76,11 @@ class CharacterTokenizer(keras_hub.tokenizers.Tokenizer):
 
     def __init__(self, vocabulary, sequence_length=None, dtype="int32", **kwargs):
         vocabulary = check_vocabulary(vocabulary)
-        for token in vocabulary[len(RESERVED_TOKENS) :]:
-            if len(token) != 1:
+        for i, token in enumerate(vocabulary):
+            if i >= len(RESERVED_TOKENS) and len(token) != 1:
                 raise ValueError(
                     "After the reserved tokens, `vocabulary` must hold single "
-                    f"characters. Received the token {token!r} in "
-                    f"vocabulary={vocabulary[:12]!r}..."
+                    f"characters. Received: vocabulary[{i}]={token!r}"
                 )
         check_sequence_length(sequence_length)
         super().__init__(dtype=dtype, **kwargs)

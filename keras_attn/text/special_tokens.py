@@ -91,11 +91,11 @@ def check_texts(texts):
             f"`texts` must be a string or a list of strings. Received: texts={texts!r}"
         )
     texts = list(texts)
-    for text in texts:
+    for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise ValueError(
-                "`texts` must be a string or a list of strings; it holds "
-                f"{text!r} of type {type(text).__name__}."
+                "`texts` must be a string or a list of strings. "
+                f"Received: texts[{i}]={text!r} ({type(text).__name__})"
             )
     return texts
 

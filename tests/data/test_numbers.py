@@ -128,9 +128,10 @@ def test_deterministic_for_a_seed(splits):
     "kwargs, message",
     [
         ({"num_train": -1}, "`num_train` must be an integer >= 0. Received: num_train=-1"),
-        ({"num_validation": 2.5}, "Received: num_validation=2.5"),
+        ({"num_validation": 2.5},
+         "`num_validation` must be an integer >= 0. Received: num_validation=2.5"),
         ({"num_test": True}, "`num_test` must be an integer >= 0. Received: num_test=True"),
-        ({"seed": -3}, "Received: seed=-3"),
+        ({"seed": -3}, "`seed` must be an integer >= 0. Received: seed=-3"),
         (
             {"max_number": 1_000_000},
             "`max_number` must be an integer from 0 to 999,999. Received: max_number=1000000",

@@ -111,23 +111,30 @@ def test_contiguous_windows_drop_the_last_smaller_batch():
 
 
 def test_window_errors():
-    message = (
+    too_short = (
         "`token_ids` is too short for one window: it holds 16 ids, and a window "
         "of sequence_length=16 needs 17 (the inputs plus the one-token shift of "
         "the targets). Received: len(token_ids)=16, sequence_length=16"
     )
     for make in (pipelines.random_windows, pipelines.contiguous_windows):
-        with pytest.raises(ValueError, match=re.escape(message)):
+        with pytest.raises(ValueError, match=re.escape(too_short)):
             make(CORPUS[:16], 16, 2)
-        with pytest.raises(ValueError, match="must be a positive integer. Received: batch_size=0"):
+        message = "`batch_size` must be a positive integer. Received: batch_size=0"
+        with pytest.raises(ValueError, match=re.escape(message)):
             make(CORPUS, 16, 0)
-        with pytest.raises(ValueError, match="Received: sequence_length='8'"):
+        message = "`sequence_length` must be a positive integer. Received: sequence_length='8'"
+        with pytest.raises(ValueError, match=re.escape(message)):
             make(CORPUS, "8", 2)
-        with pytest.raises(ValueError, match=r"must be a 1-D sequence .* shape=\(2, 500\)"):
+        message = ("`token_ids` must be a 1-D sequence of integer token ids (tokenize the text "
+                   "first). Received: token_ids.shape=(2, 500), token_ids.dtype=int32")
+        with pytest.raises(ValueError, match=re.escape(message)):
             make(CORPUS.reshape(2, 500), 16, 2)
-        with pytest.raises(ValueError, match="`token_ids` must hold token ids from 0"):
+        message = ("`token_ids` must hold token ids from 0 to 2147483647. "
+                   "Received: token_ids with ids from -1 to 998")
+        with pytest.raises(ValueError, match=re.escape(message)):
             make(CORPUS - 1, 16, 2)
-    with pytest.raises(ValueError, match="`num_batches` must be a positive integer"):
+    message = "`num_batches` must be a positive integer. Received: num_batches=0"
+    with pytest.raises(ValueError, match=re.escape(message)):
         pipelines.random_windows(CORPUS, 16, 2, num_batches=0)
     with pytest.raises(
         ValueError,
@@ -242,17 +249,29 @@ def test_translation_argument_errors():
         return pipelines.translation_batches(sources, targets, batch_size, **{**PAIRS, **overrides})
 
     padded = np.array([[5, 6], [7, 0], [8, 9], [1, 2]])  # padded, not ragged
+    padding = ("the model would take it for padding. Pass the sequences without padding "
+               "(ragged), or use another id for padding.")
     cases = [
-        (dict(targets=[[20], [21, 0, 23], [], [24]]), "`target_ids[1]` holds pad_id=0 at"),
-        (dict(sources=padded), "`source_ids[1]` holds pad_id=0 at position 1; "),
-        (dict(targets=TARGETS[:3]), "Received: 4 sources and 3 targets"),
-        (dict(start_id=0), "`start_id` and `end_id` must differ from `pad_id`"),
+        (dict(targets=[[20], [21, 0, 23], [], [24]]),
+         f"`target_ids[1]` holds pad_id=0 at position 1; {padding}"),
+        (dict(sources=padded), f"`source_ids[1]` holds pad_id=0 at position 1; {padding}"),
+        (dict(targets=TARGETS[:3]), "`source_ids` and `target_ids` must hold as many sequences. "
+                                    "Received: len(source_ids)=4, len(target_ids)=3"),
+        (dict(start_id=0), "`start_id` and `end_id` must differ from `pad_id`, or the model "
+                           "would mask them as padding. Received: start_id=0, end_id=2, pad_id=0"),
         (dict(end_id=-1), "`end_id` must be an integer >= 0. Received: end_id=-1"),
-        (dict(sources=["a b", "c"]), "`source_ids` must be a list of 1-D sequences of integer"),
-        (dict(sources=[[5], [6], [-7], [8]]), "`source_ids` must hold token ids from 0"),
-        (dict(batch_size=5), "There are 4 examples, fewer than batch_size=5"),
-        (dict(max_target_length=0), "`max_target_length` must be a positive integer"),
-        (dict(truncate=1), "`truncate` must be True or False"),
+        (dict(sources=["a b", "c"]),
+         "`source_ids` must be a list of 1-D sequences of integer token ids (tokenize the text "
+         "first). Received: source_ids[0] with shape=(), dtype=<U3"),
+        (dict(sources=[[5], [6], [-7], [8]]),
+         "`source_ids` must hold token ids from 0 to 2147483647. "
+         "Received: source_ids with ids from -7 to 8"),
+        (dict(batch_size=5), "There are 4 examples, fewer than batch_size=5, so with "
+                             "drop_remainder=True there would be no batch. Use a smaller "
+                             "batch_size or drop_remainder=False."),
+        (dict(max_target_length=0),
+         "`max_target_length` must be a positive integer. Received: max_target_length=0"),
+        (dict(truncate=1), "`truncate` must be True or False. Received: truncate=1"),
     ]
     for overrides, message in cases:
         with pytest.raises(ValueError, match=re.escape(message)):
@@ -299,7 +318,9 @@ def test_sequence_task_batches_match_translation_batches():
         max_target_length=11, start_id=START_ID, end_id=END_ID, shuffle=False,
     )
     tf.nest.map_structure(np.testing.assert_array_equal, batches(ds), batches(expected))
-    with pytest.raises(ValueError, match="There are 12 examples, fewer than batch_size=13"):
+    message = ("There are 12 examples, fewer than batch_size=13, so with drop_remainder=True "
+               "there would be no batch. Use a smaller batch_size or drop_remainder=False.")
+    with pytest.raises(ValueError, match=re.escape(message)):
         pipelines.sequence_task_batches(data, 13)
 
 

@@ -82,7 +82,7 @@ def test_bad_text_empty_unknown_invalid_utf8_and_too_long(exported):
     assert got[1] == in_process(model, source, target, ["one Ω two"])[0]
     # Each byte that is not UTF-8 is one [UNK] too, like an unknown character.
     assert source.tokenize("ΩΩ").numpy().tolist() == [source.unk_token_id] * 2
-    print("ROWS", got, ids.tolist(), in_process(model, source, target, ["Ω"])); assert got[2] == in_process(model, source, target, ["ΩΩ"])[0]
+    assert got[2] == in_process(model, source, target, ["ΩΩ"])[0]
     # Too long: the first 24 source tokens (the encoder's context).
     assert got[3] == in_process(model, source, target, [("one " * 40)[:24]])[0]
 

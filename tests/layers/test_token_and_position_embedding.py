@@ -1,3 +1,5 @@
+import re
+
 import keras
 import keras_hub
 import numpy as np
@@ -84,10 +86,19 @@ def test_called_twice_in_a_model_stays_tied_after_loading(tmp_path):
 @pytest.mark.parametrize("name", ["vocabulary_size", "sequence_length", "embedding_dim"])
 def test_bad_sizes(name):
     kwargs = {"vocabulary_size": 10, "sequence_length": 8, "embedding_dim": 4, name: -1}
-    with pytest.raises(ValueError, match=f"Received: {name}=-1"):
+    message = f"`{name}` must be a positive integer. Received: {name}=-1"
+    with pytest.raises(ValueError, match=re.escape(message)):
         TokenAndPositionEmbedding(**kwargs)
 
 
 def test_sequence_longer_than_table():
-    with pytest.raises(ValueError, match="6 > sequence_length=4"):
-        TokenAndPositionEmbedding(10, 4, 8)(np.ones((1, 6), "int32"))
+    """The message names the ids the caller passed, `(B, T)`, on the first call (which
+    builds the layer) and on later ones."""
+    message = ("`token_ids` is longer than the position table: 6 > sequence_length=4. "
+               "Received: token_ids.shape=(1, 6)")
+    layer = TokenAndPositionEmbedding(10, 4, 8)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer(np.ones((1, 6), "int32"))
+    layer(np.ones((1, 4), "int32"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer(np.ones((1, 6), "int32"))

@@ -1,3 +1,5 @@
+import re
+
 import keras
 import keras_hub
 import numpy as np
@@ -129,20 +131,58 @@ def test_fully_masked_rows_are_finite(dtype):
 def test_cross_attention_needs_encoder_sequence():
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=32)
     block(random_normal(B, T, DIM), random_normal(B, S, DIM))
-    with pytest.raises(ValueError, match="needs `encoder_sequence`"):
+    message = ("This block has cross-attention and needs `encoder_sequence` (or "
+               "`cross_attention_cache`). Received: encoder_sequence=None")
+    with pytest.raises(ValueError, match=re.escape(message)):
         block(random_normal(B, T, DIM))
     decoder_only = TransformerDecoderBlock(num_heads=2, intermediate_dim=32)
     decoder_only(random_normal(B, T, DIM))
-    with pytest.raises(ValueError, match="built without cross-attention"):
+    message = ("This block was built without cross-attention, so it can't take "
+               "`encoder_sequence` or `cross_attention_cache`. Call it with an "
+               "`encoder_sequence` the first time to give it cross-attention.")
+    with pytest.raises(ValueError, match=re.escape(message)):
         decoder_only(random_normal(B, T, DIM), random_normal(B, S, DIM))
 
 
 def test_width_not_divisible_by_heads():
-    with pytest.raises(ValueError, match=r"Received: hidden_dim=10 \(the input's last axis\), num_heads=4"):
+    message = ("The model width must be divisible by `num_heads`. Received: hidden_dim=10 "
+               "(the input's last axis), num_heads=4")
+    with pytest.raises(ValueError, match=re.escape(message)):
         TransformerDecoderBlock(num_heads=4, intermediate_dim=8)(random_normal(1, 3, 10))
 
 
-def test_bad_self_attention_mask_shape():
+@pytest.mark.parametrize(
+    "masks, message",
+    [
+        (dict(decoder_attention_mask=np.ones((B, T, T - 1), bool)),
+         "Axis 2 of `decoder_attention_mask` must equal the key length (6). "
+         "Received: decoder_attention_mask.shape=(2, 6, 5)"),
+        (dict(decoder_padding_mask=np.ones((B, T + 1), bool)),
+         "Axis 1 of `decoder_padding_mask` must equal the decoder length (6). "
+         "Received: decoder_padding_mask.shape=(2, 7)"),
+        (dict(encoder_padding_mask=np.ones((B, T), bool)),
+         "Axis 1 of `encoder_padding_mask` must equal the encoder length (5). "
+         "Received: encoder_padding_mask.shape=(2, 6)"),
+        (dict(encoder_attention_mask=np.ones((B, S), bool)),
+         "`encoder_attention_mask` must have rank 3, with shape (batch, query_length, "
+         "key_length). Received: encoder_attention_mask.shape=(2, 5)"),
+    ],
+    ids=["decoder_attention_mask", "decoder_padding_mask", "encoder_padding_mask",
+         "encoder_attention_mask"],
+)
+def test_bad_mask_shapes_name_the_blocks_arguments(masks, message):
+    # Not the names the attention layers give them (attention_mask, query_mask, key_mask).
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=8)
-    with pytest.raises(ValueError, match=r"Received: attention_mask.shape=\(2, 6, 5\)"):
-        block(random_normal(B, T, DIM), decoder_attention_mask=np.ones((B, T, T - 1), bool))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        block(random_normal(B, T, DIM), random_normal(B, S, DIM), **masks)
+
+
+def test_bad_cached_self_attention_mask_shape():
+    block = TransformerDecoderBlock(num_heads=2, intermediate_dim=8)
+    block(random_normal(B, T, DIM))
+    cache = block.self_attention.get_empty_cache(batch_size=B, max_length=8)
+    message = ("Axis 2 of `decoder_attention_mask` must equal the key length (8). "
+               "Received: decoder_attention_mask.shape=(2, 1, 6)")
+    with pytest.raises(ValueError, match=re.escape(message)):  # (B, 1, max_length) with a cache
+        block(random_normal(B, 1, DIM), decoder_attention_mask=np.ones((B, 1, T), bool),
+              self_attention_cache=cache, self_attention_cache_update_index=0)

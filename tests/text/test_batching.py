@@ -1,5 +1,7 @@
 """`tokenize_batch`: padded id arrays for training, with start and end ids."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -65,11 +67,18 @@ def test_byte_tokenizer_and_edge_cases():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="needs a tokenizer with start and end tokens"):
+    message = ("`add_start_end=True` needs a tokenizer with start and end tokens, such as "
+               "CharacterTokenizer or ReversibleWordPieceTokenizer. "
+               "Received: tokenizer=ByteTokenizer")
+    with pytest.raises(ValueError, match=re.escape(message)):
         tokenize_batch(ByteTokenizer(), ["a"], add_start_end=True)
-    with pytest.raises(ValueError, match="must be a keras-hub tokenizer"):
+    message = ("`tokenizer` must be a keras-hub tokenizer (keras_hub.tokenizers.Tokenizer). "
+               f"Received: tokenizer={str.split!r}")
+    with pytest.raises(ValueError, match=re.escape(message)):
         tokenize_batch(str.split, ["a"])
-    with pytest.raises(ValueError, match="Received: sequence_length=0"):
+    message = "`sequence_length` must be None or a positive integer. Received: sequence_length=0"
+    with pytest.raises(ValueError, match=re.escape(message)):
         tokenize_batch(ByteTokenizer(), ["a"], sequence_length=0)
-    with pytest.raises(ValueError, match="must be a string or a list of strings"):
-        tokenize_batch(ByteTokenizer(), [b"a"])
+    message = "`texts` must be a string or a list of strings. Received: texts[1]=b'a' (bytes)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tokenize_batch(ByteTokenizer(), ["", b"a"])

@@ -1,6 +1,7 @@
 """`save_tokenizer` / `load_tokenizer`: the same tokenizer, and the same ids, after a reload."""
 
 import json
+import re
 
 import keras_hub
 import numpy as np
@@ -63,9 +64,14 @@ def test_the_file_is_readable_json_holding_the_vocabulary(tmp_path):
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="No tokenizer in .*tokenizer.json' does not exist"):
+    message = (f"No tokenizer in '{tmp_path}': '{tmp_path / 'tokenizer.json'}' does not exist. "
+               f"Save one with save_tokenizer. Received: directory={tmp_path!r}")
+    with pytest.raises(ValueError, match=re.escape(message)):
         load_tokenizer(tmp_path)
-    with pytest.raises(ValueError, match="must be a keras-hub tokenizer"):
+    message = ("`tokenizer` must be a keras-hub tokenizer (keras_hub.tokenizers.Tokenizer). "
+               "Received: tokenizer='bytes'")
+    with pytest.raises(ValueError, match=re.escape(message)):
         save_tokenizer("bytes", tmp_path)
-    with pytest.raises(ValueError, match="Received: directory=None"):
+    message = "`directory` must be a path (str or pathlib.Path). Received: directory=None"
+    with pytest.raises(ValueError, match=re.escape(message)):
         save_tokenizer(ByteTokenizer(), None)

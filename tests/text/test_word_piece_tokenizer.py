@@ -140,13 +140,22 @@ def test_graph_uses_tensorflow_text_ops(tokenizers):
 
 
 def test_bad_arguments(tokenizers):
-    with pytest.raises(ValueError, match="Use at least 20. Received: vocabulary_size=10"):
+    message = ("`vocabulary_size` is too small for this corpus: 8 of its 8 characters "
+               "('egintuv‿') would have no token, so words with them would become [UNK]. "
+               "Use at least 20. Received: vocabulary_size=10")
+    with pytest.raises(ValueError, match=re.escape(message)):
         ReversibleWordPieceTokenizer.from_texts(["vingt et un"], vocabulary_size=10)
-    with pytest.raises(ValueError, match="Received: vocabulary_size=4"):
+    message = "`vocabulary_size` must be an integer > 4. Received: vocabulary_size=4"
+    with pytest.raises(ValueError, match=re.escape(message)):
         ReversibleWordPieceTokenizer.from_texts(["un"], vocabulary_size=4)
-    with pytest.raises(ValueError, match="must start with the reserved tokens"):
+    message = ("`vocabulary` must start with the reserved tokens ('[PAD]', '[START]', '[END]', "
+               "'[UNK]'). Received: vocabulary=['[UNK]', 'a']")
+    with pytest.raises(ValueError, match=re.escape(message)):
         ReversibleWordPieceTokenizer(["[UNK]", "a"])
-    with pytest.raises(ValueError, match="fixes `lowercase=False`"):
-        ReversibleWordPieceTokenizer(tokenizers["english"].get_vocabulary(), lowercase=True)
-    with pytest.raises(ValueError, match="Received: sequence_length=-3"):
-        ReversibleWordPieceTokenizer(tokenizers["english"].get_vocabulary(), sequence_length=-3)
+    vocabulary = tokenizers["english"].get_vocabulary()
+    message = "ReversibleWordPieceTokenizer fixes `lowercase=False`. Received: lowercase=True"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ReversibleWordPieceTokenizer(vocabulary, lowercase=True)
+    message = "`sequence_length` must be None or a positive integer. Received: sequence_length=-3"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ReversibleWordPieceTokenizer(vocabulary, sequence_length=-3)

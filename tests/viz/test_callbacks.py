@@ -1,4 +1,5 @@
 import io
+import re
 
 import keras
 import matplotlib.image
@@ -109,7 +110,9 @@ def test_an_unknown_layer_name_stops_training_before_it_starts(tmp_path):
     model = translator()
     maps = AttentionMapsCallback(tmp_path, INPUTS, layer_names="decoder_block_9/self_attention")
     maps.set_model(model)
-    with pytest.raises(ValueError, match=r"Unknown attention layer\(s\) \['decoder_block_9/self_attention'\]"):
+    message = ("Unknown attention layer(s) ['decoder_block_9/self_attention']. Expected names "
+               f"from {LAYERS}. Received: layer_names=['decoder_block_9/self_attention']")
+    with pytest.raises(ValueError, match=re.escape(message)):
         maps.on_train_begin()  # Keras calls it before the first step
 
 
