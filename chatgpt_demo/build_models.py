@@ -93,11 +93,11 @@ def train_base(run_dir):
 
 # The chat leg: HAMLET's replies in *Hamlet*, in the chat template, loss on the reply only.
 CHAT = dict(
-    steps=400,
-    steps_per_epoch=50,
+    steps=100,  # 3 passes over the pairs: 400 steps at 3e-4 overfit them (held-out
+    steps_per_epoch=25,  # reply loss 1.35 after 50 steps, 1.66 after 200)
     batch_size=8,
-    learning_rate=3e-4,
-    min_learning_rate=3e-5,
+    learning_rate=1e-4,
+    min_learning_rate=1e-5,
     seed=0,
 )
 MAX_REPLY = 300  # characters: HAMLET is trained on his replies up to this long (84% of them)

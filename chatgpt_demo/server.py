@@ -425,6 +425,7 @@ def _tensorflow_message(error):
 def _summary(stream, seconds, candidates):
     summary = {
         "model": stream.model.name,
+        "prompt": stream.prompt,  # what the model continued, chat template included
         "reply": stream.reply,
         "finish_reason": stream.reason,
         "num_tokens": len(stream.steps),

@@ -93,11 +93,14 @@ _TOKENIZER_RESOURCES = (
 
 def write_archive(model, tokenizers, signatures, path):
     """Saves `signatures` (`name -> (fn, input_signature)`) with
-    `keras.export.ExportArchive`, which tracks the model's variables the way
-    TF1-style loaders (`saved_model_cli run`, TensorFlow Serving) restore
-    them, and the tokenizers' lookup tables."""
+    `keras.export.ExportArchive`, and the tokenizers' lookup tables.
+
+    The archive saves the variables its endpoints read, as TF1-style loaders
+    (`saved_model_cli run`, TensorFlow Serving) restore them. The model is not
+    `track`ed as well: that would save each weight a second time (the Keras
+    variable beside the TensorFlow one), and a trained model's optimizer
+    moments, which serving never reads."""
     archive = keras.export.ExportArchive()
-    archive.track(model)
     for tokenizer in tokenizers:
         for value in vars(tokenizer).values():
             if isinstance(value, _TOKENIZER_RESOURCES):

@@ -89,20 +89,24 @@ class TokenAndPositionEmbedding(TokenEmbedding):
             name="position_embedding",
         )
 
+    def _check_length(self, ids_shape):
+        length = ids_shape[-1]
+        if length is not None and length > self.sequence_length:
+            raise ValueError(
+                f"`token_ids` is longer than the position table: {length} > "
+                f"sequence_length={self.sequence_length}. "
+                f"Received: token_ids.shape={tuple(ids_shape)}"
+            )
+
     def build(self, inputs_shape):
+        self._check_length(inputs_shape)  # the first call builds: the user's ids' shape
         self.token_embedding.build(inputs_shape)
         self.position_embedding.build(tuple(inputs_shape) + (self.embedding_dim,))
 
     def call(self, inputs, start_index=0, reverse=False):
         if reverse:
             return self.reverse(inputs)  # (B, T, V)
-        length = inputs.shape[-1]
-        if length is not None and length > self.sequence_length:
-            raise ValueError(
-                f"`token_ids` is longer than the position table: {length} > "
-                f"sequence_length={self.sequence_length}. "
-                f"Received: token_ids.shape={tuple(inputs.shape)}"
-            )
+        self._check_length(inputs.shape)
         tokens = self.embed_tokens(inputs)  # (B, T, d)
         return tokens + self.position_embedding(tokens, start_index=start_index)
 

@@ -84,7 +84,7 @@ def test_models_lists_the_saved_models(client):
                                                  "stop": "\n\n"}
     assert models["shakespeare_gpt"]["context"] == 256
     assert models["numbers_en_fr"]["kind"] == "translator"
-    assert body["limits"]["max_new_tokens"] == 200
+    assert body["limits"]["max_new_tokens"] == 300
 
 
 # -- chat ----------------------------------------------------------------------------
@@ -162,10 +162,19 @@ def test_complete_continues_a_prompt_with_the_base_model(client, registry):
 
 
 def test_translate_one_text_and_a_batch(client):
-    one = client.post("/api/translate", json={"text": "seventy-one"}).json()
-    assert one == {"model": "numbers_en_fr", "translation": "soixante et onze"}
-    batch = client.post("/api/translate", json={"texts": ["two hundred and one", ""]}).json()
+    one = client.post("/api/translate", json={"text": "Seventy One"}).json()
+    assert one == {"model": "numbers_en_fr", "translation": "soixante et onze", "error": ""}
+    batch = client.post("/api/translate", json={"texts": ["two hundred one", "one million"]}).json()
     assert batch["translations"] == ["deux cent un", ""]
+    assert batch["errors"] == [
+        "", 'Not an English number from 0 to 999,999: unknown word "million".']
+
+
+def test_a_long_or_empty_chat_message_gets_a_reply_in_the_format(client):
+    for message in ("", "x" * 5000):
+        body = client.post("/api/chat", json={"message": message, "max_new_tokens": 40}).json()
+        assert body["prompt"].endswith("\n\nHAMLET:\n") and len(body["prompt"]) <= 128
+        assert "reply" in body
 
 
 # -- TensorFlow Serving's REST API --------------------------------------------------------
@@ -239,20 +248,20 @@ def test_tf_serving_status_metadata_and_versions(client):
 
 # -- bad requests: a status and a message, never a stack trace -----------------------------
 
-LONG = "x" * 1001
+LONG = "x" * 10_001
 BAD_REQUESTS = [
     # (method, url, json body or raw bytes, status, part of the message)
-    ("post", "/api/chat", {"message": LONG}, 413, "the limit is 1000"),
-    ("post", "/api/chat", {"message": "hi", "max_new_tokens": 201}, 413, "from 1 to 200"),
-    ("post", "/api/chat", {"message": "hi", "max_new_tokens": 0}, 422, "from 1 to 200"),
+    ("post", "/api/chat", {"message": LONG}, 413, "the limit is 10000"),
+    ("post", "/api/chat", {"message": "hi", "max_new_tokens": 256}, 413, "from 1 to 255"),
+    ("post", "/api/chat", {"message": "hi", "max_new_tokens": 0}, 422, "from 1 to 255"),
     ("post", "/api/chat", {"message": "hi", "history": [{"role": "user", "content": LONG}]},
      413, "history[0].content"),
-    ("post", "/api/complete", {"prompt": LONG}, 413, "the limit is 1000"),
+    ("post", "/api/complete", {"prompt": LONG}, 413, "the limit is 10000"),
     ("post", "/api/translate", {"texts": ["one"] * 17}, 413, "1 to 16 texts"),
     ("post", "/v1/models/shakespeare_gpt:predict",
      {"signature_name": "generate", "inputs": {"prompt": ["hi"], "max_new_tokens": 1000}},
-     413, "at most 200"),
-    ("post", "/v1/models/shakespeare_gpt:predict", {"inputs": ["x" * 4001]}, 413, "limit"),
+     413, "at most 255"),
+    ("post", "/v1/models/shakespeare_gpt:predict", {"inputs": ["x" * 40001]}, 413, "limit"),
     ("post", "/api/chat", b'{"message": "hi",', 400, "not valid JSON"),
     ("post", "/api/chat", b"[1, 2]", 400, "must be a JSON object"),
     ("post", "/v1/models/numbers_en_fr:predict", b"{not json", 400, "not valid JSON"),
@@ -265,7 +274,6 @@ BAD_REQUESTS = [
     ("post", "/api/chat", {"message": "hi", "colour": "red"}, 422, "`colour`"),
     ("post", "/api/chat", {"message": "hi", "top_p": 0}, 422, "`top_p` must be in (0, 1]"),
     ("post", "/api/chat", {"message": "hi", "speaker": "<script>"}, 422, "`speaker`"),
-    ("post", "/api/chat", {"message": "  "}, 422, "must not be empty"),
     ("post", "/v1/models/numbers_en_fr:predict", {"inputs": [5]}, 400, "expected a string"),
     ("post", "/v1/models/shakespeare_gpt:predict",
      {"signature_name": "generate", "inputs": {"prompt": ["hi"], "max_new_tokens": 1.5}},
