@@ -100,7 +100,11 @@ CHAT = dict(
     min_learning_rate=1e-5,
     seed=0,
 )
-MAX_REPLY = 300  # characters: HAMLET is trained on his replies up to this long (84% of them)
+# The prompt takes at most half the 256-character context (as the server does), and a
+# reply must fit in the other half: HAMLET is trained on his replies up to 126 characters
+# (218 of 323, two in three), plus the blank line that ends them, and replies with up to
+# 128 new characters by default.
+MAX_REPLY = 126
 HELD_OUT = 0.1  # the play's last tenth of pairs, as load_shakespeare holds out each play's end
 # The numbers leg.
 NUMBERS = dict(
@@ -114,7 +118,7 @@ NUMBERS_DATA = dict(num_train=50_000, num_validation=2_000, num_test=2_000, seed
                     small_number_repeats=4)
 # Serving defaults (the `settings` of each export).
 COMPLETION_DEFAULTS = dict(max_new_tokens=200, temperature=0.8, top_k=40, top_p=1.0, seed=0)
-CHAT_DEFAULTS = dict(COMPLETION_DEFAULTS, max_new_tokens=MAX_REPLY)
+CHAT_DEFAULTS = dict(COMPLETION_DEFAULTS, max_new_tokens=MAX_REPLY + len(chat.STOP))
 # The real-word measure: 3 samples of 200 characters from each of 8 speakers of the 37 plays.
 SPEAKERS = ("GLOUCESTER", "FALSTAFF", "BRUTUS", "OTHELLO", "IAGO", "CLEOPATRA", "ROSALIND",
             "KING LEAR")
@@ -442,7 +446,9 @@ def chat_card(s):
         f"* Data: every speech of HAMLET in *Hamlet* that follows another character's speech; "
         f"the play's last {HELD_OUT:.0%} of these pairs is held out ({f['validation_pairs']} "
         f"pairs). Training keeps the replies of up to {MAX_REPLY} characters "
-        f"({f['train_pairs']} pairs): HAMLET answers briefly, and ends his speech.",
+        f"({f['train_pairs']} pairs): the prompt takes at most half the 256-character "
+        "context, so a reply must fit in the other half; HAMLET learns to answer briefly "
+        "and to end his speech.",
         "* Each example is the chat template of `chatgpt_demo/chat.py` (the module the "
         "server uses too); the loss counts only the reply and the blank line that ends it "
         "(`keras_attn.training.train_replies`).",
@@ -457,7 +463,8 @@ def chat_card(s):
         "",
         f"On the {_figure(m, 'prompts')} held-out prompts:",
         "",
-        f"* replies that end their speech (the blank line) within {MAX_REPLY} characters: "
+        f"* replies that end their speech (the blank line) within the default "
+        f"{CHAT_DEFAULTS['max_new_tokens']} characters: "
         f"**{_figure(m, 'ended')} ({_figure(m, 'ended_rate', fmt='{:.1%}')})**, target >= 90%;",
         f"* real-word rate of the replies: **{_figure(m, 'real_word_rate', fmt='{:.1%}')}** "
         f"({_figure(m, 'real_word_count')} words), target >= 90%;",

@@ -117,6 +117,8 @@ class ServedModel:
 
 
 def _versions(folder):
+    if not folder.is_dir():
+        return []
     return sorted(int(p.name) for p in folder.iterdir()
                   if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists())
 
@@ -132,22 +134,32 @@ class ModelRegistry:
 
     @classmethod
     def load(cls, directory=DEFAULT_MODELS_DIR, names=None):
-        """Loads the highest version of each model folder (or of `names` only)."""
+        """Loads the highest version of each model folder (or of `names` only).
+
+        `directory` is a folder of model folders (`<name>/<version>/`, the
+        layout of saved_models/ and TensorFlow Serving), one model folder, or a
+        SavedModel itself (what `keras-attn export --out DIR` writes), served
+        as version 1 under the folder's name.
+        """
         directory = pathlib.Path(directory)
+        if (directory / "saved_model.pb").exists():
+            places = [(directory.name, 1, directory, directory)]
+        else:
+            folders = [directory] if _versions(directory) else sorted(
+                p for p in directory.iterdir() if p.is_dir() and _versions(p))
+            places = [(f.name, _versions(f)[-1], f / str(_versions(f)[-1]), f) for f in folders]
         models = []
-        for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
-            if (names is not None and folder.name not in names) or not _versions(folder):
+        for name, version, path, folder in places:
+            if names is not None and name not in names:
                 continue
-            version = _versions(folder)[-1]
             settings_file = folder / "demo.json"
             settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
-            path = folder / str(version)
-            models.append(ServedModel(folder.name, version, path, tf.saved_model.load(str(path)),
+            models.append(ServedModel(name, version, path, tf.saved_model.load(str(path)),
                                       settings))
         if not models:
             raise FileNotFoundError(
-                f"No SavedModel under {directory} (expected <name>/<version>/saved_model.pb). "
-                "Build them with: python -m chatgpt_demo.build_models"
+                f"No SavedModel under {directory} (expected <name>/<version>/saved_model.pb, "
+                "or a SavedModel). Build the demo's with: python -m chatgpt_demo.build_models"
             )
         return cls(models)
 
@@ -219,13 +231,14 @@ class Stream:
     """Generates one prompt token by token with `prefill` and `decode_step`.
 
     `start()` caches the prompt; each `step()` returns the next `Step`. It is
-    `finished` after `max_new_tokens` tokens, when the reply ends with `stop`,
+    `finished` after `max_new_tokens` tokens (with `keep_prompt`, at most as many as
+    fit after the whole prompt), when the reply ends with `stop`,
     or when the context is full. Each call is one TensorFlow call, so a server
     can interleave the steps of many streams.
     """
 
     def __init__(self, model, prompt, max_new_tokens=None, temperature=None, top_k=None,
-                 top_p=None, seed=None, stop=None):
+                 top_p=None, seed=None, stop=None, keep_prompt=False):
         defaults = model.defaults
 
         def pick(value, name):  # the request's, else the model's own default
@@ -239,6 +252,11 @@ class Stream:
         self.prompt = prompt
         # `prefill` clamps to the context the way the export does; the steps follow it.
         self.max_new_tokens = int(pick(max_new_tokens, "max_new_tokens"))
+        if keep_prompt and "tokenize" in model.signatures:
+            # A chat prompt must stay whole: the export keeps the last context -
+            # max_new_tokens prompt tokens, so fewer new tokens fit after a long one.
+            tokens = int(model.signatures["tokenize"](text=tf.constant([prompt]))["num_tokens"][0])
+            self.max_new_tokens = min(self.max_new_tokens, max(1, model.context - tokens))
         self.settings = {
             "temperature": tf.constant(float(pick(temperature, "temperature")), tf.float32),
             "top_k": tf.constant(int(pick(top_k, "top_k")), tf.int32),
@@ -247,6 +265,7 @@ class Stream:
         }
         self.stop = stop
         self.steps = []
+        self._ids = []  # the new tokens
         self.text = ""
         self.reason = None  # "length", "stop" or "context" once finished
         self._state = None
@@ -270,21 +289,39 @@ class Stream:
         )
         self._state = (out["cache"], out["token_ids"], out["index"])
         token_id = int(out["token_ids"][0, 0])
+        self._ids.append(token_id)
+        if self.stop and self._text_of_ids().endswith(self.stop):
+            self.reason = "stop"
+        elif len(self._ids) >= self.max_new_tokens:
+            self.reason = "length"
+        elif int(out["index"]) >= self.model.context - 1:
+            self.reason = "context"
         step = Step(
             token_id,
-            self.model.token_texts[token_id],
+            self._new_text(),
             [(t.decode("utf-8", errors="replace"), float(p)) for t, p in
              zip(out["top_tokens"].numpy()[0], out["top_probabilities"].numpy()[0])],
         )
         self.steps.append(step)
-        self.text += step.text
-        if self.stop and self.text.endswith(self.stop):
-            self.reason = "stop"
-        elif len(self.steps) >= self.max_new_tokens:
-            self.reason = "length"
-        elif int(out["index"]) >= self.model.context - 1:
-            self.reason = "context"
         return step
+
+    def _text_of_ids(self):
+        """The text of the new tokens so far, decoded together: a character that byte-pair
+        tokens split across two tokens comes out whole, not as two replacement marks."""
+        if "detokenize" not in self.model.signatures:  # a model without one: token by token
+            return "".join(self.model.token_texts[i] for i in self._ids)
+        ids = tf.constant([self._ids], tf.int32)
+        return self.model.signatures["detokenize"](token_ids=ids)["text"].numpy()[0].decode()
+
+    def _new_text(self):
+        """What this step adds to `text`. A trailing U+FFFD may be a character whose
+        bytes are not all here yet: it waits for the next step, unless the stream ends."""
+        text = self._text_of_ids()
+        if not self.finished:
+            text = text.rstrip("\ufffd")
+        new = text[len(self.text):]
+        self.text = text if len(text) >= len(self.text) else self.text
+        return new
 
     @property
     def reply(self):

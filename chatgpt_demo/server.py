@@ -277,10 +277,10 @@ def create_app(registry, limits=Limits(), cors_origins=()):
 
     # -- chat and completion --
 
-    async def generate(request, model, prompt, stop):
+    async def generate(request, model, prompt, stop, keep_prompt=False):
         _check_sampling(request, model, limits)
         stream = engine.Stream(model, prompt, request.max_new_tokens, request.temperature,
-                               request.top_k, request.top_p, request.seed, stop)
+                               request.top_k, request.top_p, request.seed, stop, keep_prompt)
         if request.stream:
             release = pool.admit()
             # Released when the stream ends, or after the response if it never started.
@@ -328,7 +328,7 @@ def create_app(registry, limits=Limits(), cors_origins=()):
                                    f"allowed). Received: {request.speaker!r}", 422)
         prompt = engine.chat_prompt(model, request.message.strip("\n"),
                                     [(t.role, t.content) for t in request.history], speaker)
-        return await generate(request, model, prompt, model.chat["stop"])
+        return await generate(request, model, prompt, model.chat["stop"], keep_prompt=True)
 
     @app.post("/api/complete")
     async def complete(request: CompleteRequest):

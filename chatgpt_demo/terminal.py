@@ -43,7 +43,7 @@ def chat(args, stdin=sys.stdin, stdout=sys.stdout):
             model, engine.chat_prompt(model, message, history, speaker),
             args.max_new_tokens, args.temperature, args.top_k, None,
             args.seed if args.seed is not None else random.randrange(2**31),
-            model.chat["stop"],
+            model.chat["stop"], keep_prompt=True,
         )
         stream.start()
         stdout.write(f"{persona}: ")

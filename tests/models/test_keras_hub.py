@@ -190,3 +190,25 @@ def test_the_imported_model_is_float32_from_a_bfloat16_backbone():
         model.embedding.token_embedding.embeddings.numpy(),
         keras.ops.convert_to_numpy(keras.ops.cast(backbone.token_embedding.embeddings, "float32")),
     )
+
+
+def test_an_imported_model_fine_tunes_with_fit_and_exports_again(tmp_path):
+    import tensorflow as tf
+
+    from keras_attn.export import export_generator
+    from keras_attn.text import ByteTokenizer
+    from keras_attn.training import AdamW
+    from keras_attn.training import MaskedSparseCategoricalCrossentropy
+
+    model = from_keras_hub(llama(vocabulary_size=256))
+    ids = np.frombuffer(b"to be or not to be, that is the question. " * 8, np.uint8).astype("int32")
+    windows = np.stack([ids[i : i + 17] for i in range(0, 160, 5)])  # (32, 17)
+    model.compile(optimizer=AdamW(3e-3), loss=MaskedSparseCategoricalCrossentropy(pad_id=None))
+    before = model.evaluate(windows[:, :-1], windows[:, 1:], verbose=0)
+    model.fit(windows[:, :-1], windows[:, 1:], batch_size=8, epochs=3, verbose=0)
+    after = model.evaluate(windows[:, :-1], windows[:, 1:], verbose=0)
+    assert after < 0.8 * before, (before, after)
+    served = tf.saved_model.load(str(export_generator(model, ByteTokenizer(), tmp_path / "ft")))
+    np.testing.assert_allclose(
+        served.signatures["logits"](token_ids=tf.constant(windows[:2, :-1]))["logits"],
+        model(windows[:2, :-1]), atol=1e-4)
