@@ -102,7 +102,8 @@ def _parser():
                                 "sample); the whole split is evaluated at the end")
         else:
             p.add_argument("--num-train", type=int, default=None,
-                           help="training pairs (numbers and copy/reverse)")
+                           help="training pairs (numbers and copy/reverse); numbers: with "
+                                "4,000 or more, every number below 1,000 is 4 of them")
 
     generate = commands.add_parser("generate", help="continue a prompt with a trained GPT")
     generate.add_argument("--model", required=True, type=pathlib.Path, help="run directory")
@@ -239,7 +240,9 @@ def _translation_splits(args):
                          max_sequence_length=splits.train.sources.shape[1] + 1)
         return pairs, None, None, overrides
     if args.dataset == "numbers":
-        numbers = data.load_numbers_en_fr(seed=args.seed, **kwargs)
+        # Every number below 1,000 in training, 4 times, when --num-train leaves room.
+        repeats = 4 if kwargs.get("num_train", 50_000) >= 4000 else 0
+        numbers = data.load_numbers_en_fr(seed=args.seed, small_number_repeats=repeats, **kwargs)
         pairs = {name: [(p.english, p.french) for p in split]
                  for name, split in numbers._asdict().items()}
     elif args.dataset.startswith("tsv:"):

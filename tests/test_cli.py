@@ -71,13 +71,16 @@ def test_train_gpt_then_generate(tmp_path, capsys):
     corpus.write_text("ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 200)
     out = tmp_path / "gpt"
     # No --warmup-steps: a 60-step run warms up for 6; no --verbose: stdout is not a
-    # terminal, so Keras prints a line per epoch instead of redrawing a bar.
+    # terminal, so Keras prints a line per epoch instead of redrawing a bar. Rotary
+    # positions learn the repeated line in 60 steps (0.03 nats); learned positions need
+    # more (0.55 at this learning rate, 1.24 at 1e-3).
     status, stdout, err = run(
-        capsys, "train", "gpt", "--dataset", f"text:{corpus}", "--steps", 60,
-        "--steps-per-epoch", 30, "--evaluation-windows", 24, "--out", out,
+        capsys, "train", "gpt", "--dataset", f"text:{corpus}", "--preset", "baby_modern",
+        "--steps", 60, "--steps-per-epoch", 30, "--evaluation-windows", 24,
+        "--learning-rate", 3e-3, "--out", out,
     )
     assert status == 0, err
-    assert "schedule: 6 warmup steps to 0.001, cosine decay to 0.0001 at step 60" in stdout
+    assert "schedule: 6 warmup steps to 0.003, cosine decay to 0.0001 at step 60" in stdout
     assert "a fixed sample of 24 validation windows (1,536 tokens)" in stdout
     assert [line.startswith("30/30 - ") for line in stdout.splitlines()].count(True) == 2
     run_file = json.loads((out / "run.json").read_text())
@@ -88,7 +91,7 @@ def test_train_gpt_then_generate(tmp_path, capsys):
     assert figures["validation_tokens"] == len(text.load_tokenizer(out / "tokenizer")(
         corpus.read_text()[int(len(corpus.read_text()) * 0.9):]))
     # An untrained model scores ln(vocabulary) = 3.3 nats; the repeated line is learnt.
-    assert figures["validation_loss"] < 0.6, figures
+    assert figures["validation_loss"] < 0.3, figures
     for name in ("model.keras", "tokenizer/tokenizer.json", "checkpoints/last.keras"):
         assert (out / name).exists(), name
     assert any((out / "logs").rglob("events.out.tfevents*"))
@@ -125,7 +128,7 @@ def test_train_translator_then_translate(tmp_path, capsys):
     out = tmp_path / "translator"
     status, _, err = run(
         capsys, "train", "translator", "--dataset", f"tsv:{pairs}", "--tokenizer", "char",
-        "--steps", 40, "--steps-per-epoch", 20, "--warmup-steps", 5, "--batch-size", 16,
+        "--steps", 80, "--steps-per-epoch", 40, "--warmup-steps", 5, "--batch-size", 16,
         "--learning-rate", 3e-3, "--strategy", "mirrored", "--out", out, "--verbose", 0,
     )
     assert status == 0, err

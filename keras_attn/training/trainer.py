@@ -56,6 +56,7 @@ import tensorflow as tf
 from keras_attn.checks import check_positive_int
 from keras_attn.training.callbacks import standard_callbacks
 from keras_attn.training.distribute import is_chief
+from keras_attn.training.distribute import STRATEGIES
 from keras_attn.training.distribute import make_strategy
 
 LOOPS = ("auto", "fit", "custom")
@@ -219,7 +220,7 @@ class Trainer:
     def __init__(self, strategy="default", *, loop="auto", tpu=None):
         # What run.json records: the name asked for, or the strategy's class.
         self.strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
-        if isinstance(strategy, str):
+        if isinstance(strategy, str) and strategy in STRATEGIES:
             strategy = make_strategy(strategy, tpu=tpu)
         elif not isinstance(strategy, tf.distribute.Strategy):
             raise ValueError(
