@@ -3,11 +3,14 @@
 The tutorials are the source: their prose becomes Markdown cells and their
 ```python blocks code cells, in order, so a notebook runs exactly the code
 its tutorial shows (tests/test_notebooks.py checks that the committed
-notebooks are what this script builds, then runs them). Each notebook starts
-with a setup cell: inline plots, and for the tutorials that train, the
-KERAS_ATTN_FAST switch. Cells get stable ids from their section's heading
-(`masking`, then `masking-code-1`, `masking-text-1`, ...), which
-tutorials/README.md cites. Notebooks are written without outputs.
+notebooks are what this script builds, then runs them). A `<details>` block
+(an exercise's solution) stays whole in the prose, its code included: it is
+shown folded and not run. Each notebook starts with its title, a cell that
+says how to install the project, and a setup cell: inline plots, and for
+the tutorials that train, the KERAS_ATTN_FAST switch. Cells get stable ids
+from their section's heading (`masking`, then `masking-code-1`,
+`masking-text-1`, ...), which tutorials/README.md cites. Notebooks are
+written without outputs.
 
 After editing a tutorial, rebuild its notebook from the repository root:
 
@@ -28,11 +31,16 @@ TUTORIALS = ROOT / "tutorials"
 NOTEBOOKS = ROOT / "notebooks"
 
 FENCE_START = re.compile(r"^```(\w*)")
+DETAILS_START, DETAILS_END = re.compile(r"^\s*<details>"), re.compile(r"^\s*</details>")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\(images/[^)]+\)\s*$")  # drawn inline instead
 TUTORIAL_LINK = re.compile(r"^(\d\d_[\w-]+)\.md(#.*)?$")
 
+INSTALL = """**Install.** In a clone of the repository, `make test` (runs the tests) or
+`make demo` (serves the chat demo) first creates `.venv` with the pinned versions; then
+open the notebooks with `.venv/bin/jupyter lab notebooks/`. In an environment of your
+own: `pip install -e .` from the clone."""
 SETUP = "%matplotlib inline"
 FAST_SETUP = """%matplotlib inline
 import os
@@ -95,6 +103,11 @@ def cells(tutorial_text):
     i = 0
     while i < len(lines):
         line = lines[i]
+        if DETAILS_START.match(line):  # a solution: shown folded, its code not run
+            end = next(j for j in range(i, len(lines)) if DETAILS_END.match(lines[j]))
+            prose.extend(lines[i : end + 1])
+            i = end + 1
+            continue
         fence = FENCE_START.match(line)
         if fence:
             end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
@@ -131,6 +144,7 @@ def build(tutorial_path):
     # The title first, then the setup cell, then the rest.
     title_kind, title_id, title = parts[0]
     notebook.cells.append(nbformat.v4.new_markdown_cell(title, id=title_id))
+    notebook.cells.append(nbformat.v4.new_markdown_cell(INSTALL, id="install"))
     made_by = (f"*Made from [`tutorials/{tutorial_path.name}`](../tutorials/{tutorial_path.name})"
                " by `notebooks/build_notebooks.py`; edit the tutorial, not this notebook.*")
     notebook.cells.append(nbformat.v4.new_markdown_cell(made_by, id="made-from"))

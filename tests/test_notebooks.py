@@ -72,7 +72,8 @@ def test_a_notebook_runs_the_code_that_the_tutorial_test_runs():
     blocks = [source.strip("\n") for _, source in python_blocks(tutorial)]
     assert code == ["%matplotlib inline"] + blocks
     ids = [c.id for c in notebook.cells]
-    assert ids[:3] == ["1-attention-from-scratch", "made-from", "setup"]
+    assert ids[:4] == ["1-attention-from-scratch", "install", "made-from", "setup"]
+    assert "make test" in notebook.cells[1].source and "pip install -e ." in notebook.cells[1].source
     assert "the-attention-formula-code-1" in ids and "masking" in ids
     # Image links of the Markdown are left out (the notebook draws the figures),
     # links to other tutorials point at their notebooks.
@@ -80,6 +81,10 @@ def test_a_notebook_runs_the_code_that_the_tutorial_test_runs():
     assert "](images/" not in markdown
     assert "](02_multi_head_attention.ipynb)" in markdown
     assert "](../keras_attn/layers/scaled_dot_product_attention.py)" in markdown
+    # The exercises' solutions stay folded in the Markdown, their code not run.
+    assert markdown.count("<details>") == markdown.count("</details>") >= 3
+    solutions = re.findall(r"<details>.*?</details>", markdown, re.DOTALL)
+    assert not [c for c in code if any(c and c in solution for solution in solutions)]
 
 
 @pytest.fixture(scope="module")

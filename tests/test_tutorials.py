@@ -20,6 +20,8 @@ NOTEBOOKS = ROOT / "notebooks"
 PENDING = set()
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# An exercise's solution: folded, and not run with the tutorial.
+DETAILS = re.compile(r"^\s*<details>.*?^\s*</details>[ \t]*$", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -38,9 +40,15 @@ def tutorial_paths():
     return sorted(TUTORIALS.glob("[0-9][0-9]_*.md"))
 
 
+def without_details(text):
+    """`text` with each `<details>` block blanked out, line numbers kept."""
+    return DETAILS.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
 def python_blocks(path):
-    """`[(line, source)]` of the ```python blocks, `line` the 1-based line of the fence."""
-    text = path.read_text(encoding="utf-8")
+    """`[(line, source)]` of the ```python blocks that run (outside `<details>`), `line`
+    the 1-based line of the fence."""
+    text = without_details(path.read_text(encoding="utf-8"))
     return [
         (text.count("\n", 0, match.start()) + 1, match.group(2))
         for match in FENCE.finditer(text)

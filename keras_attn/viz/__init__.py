@@ -10,6 +10,11 @@
 | `plot_learning_rate(schedules, total_steps)` | learning-rate schedules over the steps |
 | `AttentionMapsCallback(log_dir, inputs)` | a Keras callback: attention maps as TensorBoard images |
 | `figure_to_image(fig)` | a figure as a `(height, width, 4)` uint8 RGBA array |
+| `plot_encoder_decoder(model)` | a translator's architecture, each box named after its layer |
+| `plot_attention_steps(query, keys, values)` | one query: scores, ÷√d_k, softmax, weighted sum |
+| `plot_heads(inputs, num_heads)` | splitting into heads and concatenating them back |
+| `plot_sinusoidal_encoding(sequence_length, depth)` | sines and cosines apart; `PE[p]·PE[p+k]` against `k` |
+| `plot_causal_average(length)` | the causal mask as the average of the past, then a masked softmax |
 
 Each plot returns a `matplotlib.figure.Figure` on an Agg canvas: save it with
 `fig.savefig("attention.png")`, or end a notebook cell with it to see it.
@@ -28,6 +33,11 @@ Nothing here calls `pyplot` or changes matplotlib's backend.
 from keras_attn.viz.attention_maps import plot_attention
 from keras_attn.viz.attention_maps import plot_attention_heads
 from keras_attn.viz.callbacks import AttentionMapsCallback
+from keras_attn.viz.diagrams import plot_attention_steps
+from keras_attn.viz.diagrams import plot_causal_average
+from keras_attn.viz.diagrams import plot_encoder_decoder
+from keras_attn.viz.diagrams import plot_heads
+from keras_attn.viz.diagrams import plot_sinusoidal_encoding
 from keras_attn.viz.figures import figure_to_image
 from keras_attn.viz.figures import panels
 from keras_attn.viz.masks import plot_mask
@@ -45,8 +55,13 @@ __all__ = [
     "panels",
     "plot_attention",
     "plot_attention_heads",
+    "plot_attention_steps",
+    "plot_causal_average",
+    "plot_encoder_decoder",
+    "plot_heads",
     "plot_learning_rate",
     "plot_mask",
     "plot_masks",
     "plot_positional_encoding",
+    "plot_sinusoidal_encoding",
 ]
