@@ -1,6 +1,5 @@
 """Tests for `keras_attn.data.pipelines`."""
 
-import dataclasses
 import re
 
 import keras
