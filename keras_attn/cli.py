@@ -103,7 +103,7 @@ def _parser():
         else:
             p.add_argument("--num-train", type=int, default=None,
                            help="training pairs (numbers and copy/reverse); numbers: with "
-                                "4,000 or more, every number below 1,000 is 4 of them")
+                                "20,000 or more, every number below 1,000 is 10 of them")
 
     generate = commands.add_parser("generate", help="continue a prompt with a trained GPT")
     generate.add_argument("--model", required=True, type=pathlib.Path, help="run directory")
@@ -240,8 +240,9 @@ def _translation_splits(args):
                          max_sequence_length=splits.train.sources.shape[1] + 1)
         return pairs, None, None, overrides
     if args.dataset == "numbers":
-        # Every number below 1,000 in training, 4 times, when --num-train leaves room.
-        repeats = 4 if kwargs.get("num_train", 50_000) >= 4000 else 0
+        # Every number below 1,000 in training 10 times (so the tokenizers learn "zero" as
+        # a word, as the demo's translator does), when --num-train leaves room.
+        repeats = 10 if kwargs.get("num_train", 50_000) >= 20_000 else 0
         numbers = data.load_numbers_en_fr(seed=args.seed, small_number_repeats=repeats, **kwargs)
         pairs = {name: [(p.english, p.french) for p in split]
                  for name, split in numbers._asdict().items()}
