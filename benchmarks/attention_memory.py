@@ -9,7 +9,7 @@ Each (layer, T) runs in a fresh subprocess whose address space is capped
 with `resource.setrlimit(RLIMIT_AS)` (16 GB), so a case that does not fit
 fails alone and the machine is never at risk. The subprocess runs one step
 (tracing and first run), then times `STEPS` more, and reports the median
-seconds per step and its peak resident memory (`ru_maxrss`, which includes
+seconds per step and its peak resident memory (`VmHWM`, which includes
 TensorFlow's own, about 0.8-0.9 GB: a row also gives the peak minus the
 peak before the first step). If ours fits at the longest length,
 longer lengths are tried for ours alone (one step each, untimed), up to 4x
@@ -53,6 +53,16 @@ PEER = "keras.layers.MultiHeadAttention"
 _RESULT = "RESULT "  # a subprocess's last line: this, then its result as JSON
 
 
+def _peak_mb():
+    """This process's peak resident memory since it started (`VmHWM`), in MB.
+
+    Not `ru_maxrss`: Linux carries that across fork and exec, so a child of a
+    process that once held 5 GB would report at least 5 GB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024  # kB
+
+
 def _case(layer, length, steps):
     """Runs in the capped subprocess: `{"fit": True, "seconds": ..., ...}`."""
     import keras
@@ -68,7 +78,7 @@ def _case(layer, length, steps):
     mha = kind(num_heads=HEADS, key_dim=WIDTH // HEADS)
     mha(x[:, :8], x[:, :8])  # builds the weights
     step = _steps(mha, jit_compile=False)["fwd+bwd"]
-    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline_mb = _peak_mb()
 
     start = time.perf_counter()
     step(x)[0].numpy()  # traces, then runs
@@ -82,7 +92,7 @@ def _case(layer, length, steps):
         "fit": True,
         "seconds": float(np.median(times)) if times else None,
         "first_step_seconds": first,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": _peak_mb(),
         "baseline_mb": baseline_mb,
     }
 

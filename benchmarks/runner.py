@@ -118,6 +118,24 @@ def main(argv=None):
           f"Keras {env['keras']}, keras-hub {env['keras_hub']}; "
           f"{'quick' if args.quick else 'full'} mode", flush=True)
     rows, failures, durations = [], {}, {}
+
+    def write():
+        """The JSON file, rewritten after each module: a run cut short keeps what it measured."""
+        if not args.out:
+            return
+        out = pathlib.Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = {
+            "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "mode": "quick" if args.quick else "full",
+            "environment": env,
+            "seconds": durations,
+            "failures": failures,
+            "rows": rows,
+        }
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        return out
+
     for name in names:
         print(f"running {name} ...", flush=True)
         start = time.perf_counter()
@@ -130,19 +148,9 @@ def main(argv=None):
         durations[name] = round(time.perf_counter() - start, 1)
         rows += module_rows
         print(format_table(module_rows), "\n", flush=True)
+        write()
 
     print("all results:\n" + format_table(rows))
     if args.out:
-        out = pathlib.Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result = {
-            "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "mode": "quick" if args.quick else "full",
-            "environment": env,
-            "seconds": durations,
-            "failures": failures,
-            "rows": rows,
-        }
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+        print(f"wrote {write()}")
     return 1 if failures else 0
