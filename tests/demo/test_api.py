@@ -238,7 +238,7 @@ def test_tf_serving_status_metadata_and_versions(client):
     signatures = client.get("/v1/models/shakespeare_gpt/metadata").json()["metadata"][
         "signature_def"]["signature_def"]
     assert set(signatures) == {"generate", "serving_default", "logits", "tokenize", "detokenize",
-                               "prefill", "decode_step"}
+                               "prefill", "decode_step", "settings"}
     assert signatures["generate"]["inputs"]["prompt"]["dtype"] == "DT_STRING"
     ok = client.post("/v1/models/numbers_en_fr/versions/1:predict", json={"inputs": ["eighty"]})
     assert ok.status_code == 200

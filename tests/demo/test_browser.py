@@ -68,8 +68,18 @@ def test_chat_page_streams_a_reply(tmp_path):
             assert page.locator("#bars li.chosen").count() == 1
             tokens.nth(2).click()  # inspect one step
             assert page.inner_text("#step-title").startswith("Step 3: drew")
-            assert errors == []
             page.screenshot(path=tmp_path / "chat.png")
+            # 5,000 characters with no space wrap inside their bubble: no sideways scroll.
+            page.fill("#input", "x" * 5000)
+            page.press("#input", "Enter")
+            page.locator(".msg.bot .meta").nth(2).wait_for(timeout=120_000)
+            long_bubble = page.locator(".msg.user .bubble").nth(2)
+            assert long_bubble.inner_text().strip() == "x" * 5000
+            assert long_bubble.evaluate("b => b.scrollWidth <= b.clientWidth + 1")
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert page.locator(".msg.bot .bubble").nth(2).inner_text().strip()
+            assert errors == []
+            page.screenshot(path=tmp_path / "long_message.png")
             browser.close()
     finally:
         stop_server(server)

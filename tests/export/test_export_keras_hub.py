@@ -16,8 +16,12 @@ import sentencepiece
 import tensorflow as tf
 import tokenizers
 
+from chatgpt_demo import engine
+from chatgpt_demo import server
+from fastapi.testclient import TestClient
 from keras_attn.export import export_generator
 from keras_attn.export.generator import token_texts
+from keras_attn.generation.settings import DEFAULTS
 from keras_attn.models import from_keras_hub
 from tests.helpers import sharpen
 
@@ -30,6 +34,7 @@ LINES = [
 PROMPTS = ["The quick", "the sea", "Café", ""]  # "": the start token alone
 NEW_TOKENS = 8
 CONTEXT = 64  # of the Llama exports
+FOLDERS = {}  # family -> its exported folder, for the demo server's tests
 
 
 def byte_pair_tokenizer():
@@ -135,7 +140,8 @@ def exported(request, tmp_path_factory):
     """`(family, backbone, tokenizer, reloaded SavedModel)` for each family."""
     name = request.param
     backbone, tokenizer = family(name)
-    path = export(name, backbone, tokenizer, tmp_path_factory.mktemp(name) / "saved")
+    path = export(name, backbone, tokenizer, tmp_path_factory.mktemp(name) / f"tiny_{name}")
+    FOLDERS[name] = path
     return name, backbone, tokenizer, tf.saved_model.load(str(path))
 
 
@@ -218,3 +224,47 @@ def test_a_row_ending_on_a_stop_token_keeps_it_in_ids_not_in_text(exported, tmp_
     out = greedy(stopping, PROMPTS)
     assert continuations(out)[0] == [first]
     assert out["text"].numpy()[0] == b""
+
+
+# The demo server serves a keras-hub model exported as `keras-attn export` does (a bare
+# SavedModel folder), byte-pair tokens and all. One family is enough: the server reads
+# only the signatures.
+
+
+@pytest.fixture
+def registry(exported):
+    if exported[0] != "gpt2":
+        pytest.skip("one family is enough: the server reads only the signatures")
+    return engine.ModelRegistry.load(FOLDERS["gpt2"])
+
+
+def test_a_bare_savedmodel_folder_is_served_under_its_name(registry):
+    model = registry.get("tiny_gpt2")
+    assert model.kind == "generator" and model.version == 1
+    assert model.defaults["max_new_tokens"] == DEFAULTS["max_new_tokens"]
+
+
+def test_a_stream_of_byte_pair_tokens_gives_the_generated_text(registry):
+    """Per-token texts would break characters that two tokens share ("é" is two bytes);
+    the stream decodes its tokens together, as `generate` does."""
+    model = registry.get("tiny_gpt2")
+    for prompt in ("Café au", "The quick", "déjà"):
+        stream = engine.Stream(model, prompt, max_new_tokens=NEW_TOKENS, temperature=0.0).run()
+        expected = greedy(model.loaded, [prompt])["text"].numpy()[0].decode()
+        assert stream.text == expected == "".join(step.text for step in stream.steps)
+        # The candidates show each token's text, a space as "␣".
+        candidates = [text for step in stream.steps for text, _ in step.candidates]
+        assert all(text for text in candidates) and any("␣" in text for text in candidates)
+
+
+def test_the_tf_serving_route_serves_it(registry):
+    client = TestClient(server.create_app(registry))
+    response = client.post("/v1/models/tiny_gpt2:predict", json={
+        "signature_name": "generate",
+        "inputs": {"prompt": ["The quick"], "max_new_tokens": 5, "temperature": 0.0}})
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert np.asarray(outputs["token_ids"]).shape == (1, 5) and isinstance(outputs["text"][0], str)
+    completion = client.post("/api/complete", json={"prompt": "The quick", "max_new_tokens": 5,
+                                                    "temperature": 0.0}).json()
+    assert completion["reply"] == outputs["text"][0].strip("\n")
