@@ -177,36 +177,32 @@ def plot_encoder_decoder(model):
     width = 3.6
     encoder, decoder = _Column(ax, 2.6, width), _Column(ax, 8.3, width)
 
-    # The encoder, bottom to top.
-    encoder.box("encoder_token_ids", "English ids (B, S)", "io")
-    encoder.box(model.encoder_embedding.name, f"tokens · √d + {positions}", "embedding")
-    bottom = encoder.y + 0.35
-    block = model.encoder_blocks[0]
-    encoder.y += 0.25
-    _sublayer(encoder, block, "self_attention", "every token to every token", "attention",
-              normalize_first)
-    _sublayer(encoder, block, "feed_forward", "each position alone", "feed_forward",
-              normalize_first)
-    encoder.frame(bottom, _stack_title("encoder", depth))
-    if model.encoder_final_layer_norm is not None:
-        encoder.box(model.encoder_final_layer_norm.name, None, "norm", height=0.4, gap=0.35)
-    output = encoder.box("encoder output", "(B, S, d): keys and values", "io", gap=0.35)
+    def stack(column, side, ids_detail, sublayers):
+        """The ids, the embedding, one framed block of `sublayers` and the final norm,
+        bottom to top; returns the sublayers' boxes by name."""
+        column.box(f"{side}_token_ids", ids_detail, "io")
+        column.box(getattr(model, f"{side}_embedding").name, f"tokens · √d + {positions}",
+                   "embedding")
+        bottom = column.y + 0.35
+        block = getattr(model, f"{side}_blocks")[0]
+        column.y += 0.25
+        boxes = {name: _sublayer(column, block, name, detail, kind, normalize_first)
+                 for name, detail, kind in sublayers}
+        column.frame(bottom, _stack_title(side, depth))
+        final_norm = getattr(model, f"{side}_final_layer_norm")
+        if final_norm is not None:
+            column.box(final_norm.name, None, "norm", height=0.4, gap=0.35)
+        return boxes
 
-    # The decoder.
-    decoder.box("decoder_token_ids", "[START] + French so far (B, T)", "io")
-    decoder.box(model.decoder_embedding.name, f"tokens · √d + {positions}", "embedding")
-    bottom = decoder.y + 0.35
-    block = model.decoder_blocks[0]
-    decoder.y += 0.25
-    _sublayer(decoder, block, "self_attention", "causal: tokens up to t", "attention",
-              normalize_first)
-    cross = _sublayer(decoder, block, "cross_attention", "queries here, keys from the encoder",
-                      "cross_attention", normalize_first)
-    _sublayer(decoder, block, "feed_forward", "each position alone", "feed_forward",
-              normalize_first)
-    decoder.frame(bottom, _stack_title("decoder", depth))
-    if model.decoder_final_layer_norm is not None:
-        decoder.box(model.decoder_final_layer_norm.name, None, "norm", height=0.4, gap=0.35)
+    feed_forward = ("feed_forward", "each position alone", "feed_forward")
+    stack(encoder, "encoder", "English ids (B, S)",
+          [("self_attention", "every token to every token", "attention"), feed_forward])
+    output = encoder.box("encoder output", "(B, S, d): keys and values", "io", gap=0.35)
+    cross = stack(decoder, "decoder", "[START] + French so far (B, T)", [
+        ("self_attention", "causal: tokens up to t", "attention"),
+        ("cross_attention", "queries here, keys from the encoder", "cross_attention"),
+        feed_forward,
+    ])["cross_attention"]
     if model.lm_head is None:
         decoder.box(f"{model.decoder_embedding.name} (reverse)",
                     "the tied head: hidden · embeddingᵀ", "head")
