@@ -15,6 +15,7 @@ import time
 
 import keras
 
+from benchmarks.common import policy_scope
 from benchmarks.common import row
 from benchmarks.time_to_loss import corpus
 from keras_attn import data
@@ -53,11 +54,8 @@ class _Clock(keras.callbacks.Callback):
 
 def train(preset, vocabulary_size, train_ids, sample, recipe, precision):
     keras.utils.set_random_seed(0)
-    keras.config.set_dtype_policy(precision)
-    try:
+    with policy_scope(precision):
         model = build_gpt(GPTConfig.preset(preset, vocabulary_size=vocabulary_size, dropout=0.0))
-    finally:
-        keras.config.set_dtype_policy("float32")
     schedule = warmup_cosine_decay(recipe["learning_rate"], recipe["warmup_steps"],
                                    recipe["steps"], recipe["min_learning_rate"])
     model.compile(optimizer=AdamW(schedule, weight_decay=0.1, beta_2=0.99),

@@ -5,6 +5,7 @@ inside one process run: the candidates are timed in alternation, several
 repetitions each, and compared by the ratio of their medians.
 """
 
+import contextlib
 import datetime
 import os
 import platform
@@ -156,3 +157,14 @@ def row(benchmark, case, metric, ours, peer=None, peer_name=None, target=None, n
         "met": met,
         "note": note,
     }
+
+
+@contextlib.contextmanager
+def policy_scope(name):
+    """Layers built inside take the Keras dtype policy `name`; the global one is restored."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -10,7 +10,8 @@ this process through `keras_attn.training.train_gpt`:
   as a sample of every validation window, and the whole split at the end.
 
 The row is the wall time of the whole run (training, evaluations, the final
-evaluation); the note gives the evaluation seconds of each.
+evaluation); the note splits it into the time in `fit` (the per-epoch
+evaluations included) and the final evaluation of the whole split.
 """
 
 import time

@@ -57,35 +57,15 @@ def run(quick):
     new_tokens = 60 if quick else 249
     repetitions = 2 if quick else 5
     prompt_ids = list(PROMPT.encode())
-    total = len(prompt_ids) + new_tokens
-
-    model = build_gpt(GPTConfig.preset(
-        "baby", vocabulary_size=256, max_sequence_length=CONTEXT, num_layers=LAYERS,
-        num_heads=HEADS, hidden_dim=WIDTH,
-    ))
-    ours = GPTGenerator(model)
-    causal_lm = _gpt2_causal_lm(257)
-    # keras-nlp generates until `max_length` tokens in all: pad the prompt to it.
-    peer_inputs = {
-        "token_ids": np.array([prompt_ids + [0] * (total - len(prompt_ids))], "int32"),
-        "padding_mask": np.array([[True] * len(prompt_ids) + [False] * new_tokens]),
-    }
+    ours, ours_fn, peer_fn = _pair(1, LAYERS, HEADS, WIDTH, prompt_ids, new_tokens)
     exported_dir = tempfile.mkdtemp()
-    export_generator(model, ByteTokenizer(), exported_dir)
+    export_generator(ours.model, ByteTokenizer(), exported_dir)
     served = tf.saved_model.load(exported_dir).signatures["generate"]
     served_args = dict(
         prompt=tf.constant([PROMPT]), max_new_tokens=tf.constant(new_tokens),
         temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0),
         seed=tf.constant(0),
     )
-
-    def ours_fn():
-        out = ours.generate([prompt_ids], new_tokens)
-        assert len(out[0]) == new_tokens
-
-    def peer_fn():
-        out = causal_lm.generate(peer_inputs, stop_token_ids=None)
-        assert int(np.sum(out["padding_mask"])) == total
 
     def recompute_fn():
         ours.generate_by_recomputation([prompt_ids], new_tokens)
@@ -124,15 +104,16 @@ def run(quick):
     ]
 
 
-def _against_keras_nlp(shape, batch, layers, heads, width, prompt_ids, new_tokens, repetitions):
-    """Ours against keras-nlp at another shape or batch: new tokens/s over the batch."""
-    model = build_gpt(GPTConfig.preset(
+def _pair(batch, layers, heads, width, prompt_ids, new_tokens):
+    """Ours and keras-nlp at one shape, random weights: `(generator, ours_fn, peer_fn)`,
+    each fn generating `new_tokens` greedy tokens for `batch` copies of the prompt."""
+    ours = GPTGenerator(build_gpt(GPTConfig.preset(
         "baby", vocabulary_size=256, max_sequence_length=CONTEXT, num_layers=layers,
         num_heads=heads, hidden_dim=width, intermediate_dim=4 * width,
-    ))
-    ours = GPTGenerator(model)
+    )))
     causal_lm = _gpt2_causal_lm(257, layers, heads, width)
     total = len(prompt_ids) + new_tokens
+    # keras-nlp generates until `max_length` tokens in all: pad the prompt to it.
     peer_inputs = {
         "token_ids": np.array([prompt_ids + [0] * new_tokens] * batch, "int32"),
         "padding_mask": np.array([[True] * len(prompt_ids) + [False] * new_tokens] * batch),
@@ -145,6 +126,12 @@ def _against_keras_nlp(shape, batch, layers, heads, width, prompt_ids, new_token
         out = causal_lm.generate(peer_inputs, stop_token_ids=None)
         assert int(np.sum(out["padding_mask"])) == total * batch
 
+    return ours, ours_fn, peer_fn
+
+
+def _against_keras_nlp(shape, batch, layers, heads, width, prompt_ids, new_tokens, repetitions):
+    """Ours against keras-nlp at another shape or batch: new tokens/s over the batch."""
+    _, ours_fn, peer_fn = _pair(batch, layers, heads, width, prompt_ids, new_tokens)
     for fn in (ours_fn, peer_fn):
         fn()  # compile
     times = time_alternating({"ours": timed(ours_fn, 1), "keras-nlp": timed(peer_fn, 1)},

@@ -32,6 +32,7 @@ import numpy as np
 
 from benchmarks.common import MatmulPeak
 from benchmarks.common import median
+from benchmarks.common import policy_scope
 from benchmarks.common import row
 from benchmarks.common import time_alternating
 from keras_attn.data.pipelines import random_windows
@@ -93,12 +94,8 @@ def keras_nlp(shape):
 
 def build(shape, model="ours", dtype_policy="float32"):
     """`ours(shape)` or `keras_nlp(shape)` (`model="keras-nlp"`), built under `dtype_policy`."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy)
-    try:
+    with policy_scope(dtype_policy):
         return ours(shape) if model == "ours" else keras_nlp(shape)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def compile_model(model, **flags):

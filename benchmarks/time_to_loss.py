@@ -34,6 +34,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from benchmarks.common import policy_scope
 from benchmarks.common import row
 from keras_attn import data
 from keras_attn import text
@@ -146,11 +147,8 @@ def run(quick=False):
     }
     curves = {}
     for name, (make, recipe, policy, _) in candidates.items():
-        keras.config.set_dtype_policy(policy)
-        try:
+        with policy_scope(policy):
             curves[name] = train(make(), shrink(recipe), train_ids, sample)
-        finally:
-            keras.config.set_dtype_policy("float32")
     peer_seconds, _ = reached(curves["keras-nlp"])
     rows = []
     for name, (_, recipe, _, levers) in candidates.items():
