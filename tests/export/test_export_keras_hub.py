@@ -211,10 +211,10 @@ def test_start_token_id_outside_the_vocabulary_is_refused(tmp_path):
                          start_token_id=100_000)
 
 
+# One family is enough here: the export's code is the same for both.
+@pytest.mark.parametrize("exported", ["gpt2"], indirect=True)
 def test_a_row_ending_on_a_stop_token_keeps_it_in_ids_not_in_text(exported, tmp_path):
     name, backbone, tokenizer, served = exported
-    if name != "gpt2":
-        pytest.skip("one family is enough: the export's code is the same")
     first = continuations(greedy(served, PROMPTS))[0][0]  # "The quick" continues with it
     model = from_keras_hub(backbone)
     stopping = tf.saved_model.load(str(export_generator(
@@ -233,17 +233,17 @@ def test_a_row_ending_on_a_stop_token_keeps_it_in_ids_not_in_text(exported, tmp_
 
 @pytest.fixture
 def registry(exported):
-    if exported[0] != "gpt2":
-        pytest.skip("one family is enough: the server reads only the signatures")
-    return engine.ModelRegistry.load(FOLDERS["gpt2"])
+    return engine.ModelRegistry.load(FOLDERS[exported[0]])
 
 
+@pytest.mark.parametrize("exported", ["gpt2"], indirect=True)
 def test_a_bare_savedmodel_folder_is_served_under_its_name(registry):
     model = registry.get("tiny_gpt2")
     assert model.kind == "generator" and model.version == 1
     assert model.defaults["max_new_tokens"] == DEFAULTS["max_new_tokens"]
 
 
+@pytest.mark.parametrize("exported", ["gpt2"], indirect=True)
 def test_a_stream_of_byte_pair_tokens_gives_the_generated_text(registry):
     """Per-token texts would break characters that two tokens share ("é" is two bytes);
     the stream decodes its tokens together, as `generate` does."""
@@ -257,6 +257,7 @@ def test_a_stream_of_byte_pair_tokens_gives_the_generated_text(registry):
         assert all(text for text in candidates) and any("␣" in text for text in candidates)
 
 
+@pytest.mark.parametrize("exported", ["gpt2"], indirect=True)
 def test_the_tf_serving_route_serves_it(registry):
     client = TestClient(server.create_app(registry))
     response = client.post("/v1/models/tiny_gpt2:predict", json={

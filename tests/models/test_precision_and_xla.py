@@ -21,6 +21,7 @@ from keras_attn.models import build_transformer
 from keras_attn.training import AdamW
 from keras_attn.training import MaskedAccuracy
 from keras_attn.training import MaskedSparseCategoricalCrossentropy
+from keras_attn.training import Perplexity
 from keras_attn.training import warmup_cosine_decay
 
 VOCAB, T = 16, 12
@@ -62,12 +63,13 @@ def test_trains_with_xla_for_200_steps(setup, policy):
     keras.config.set_dtype_policy(policy)
     model, data, loss = setup()
     model.compile(optimizer=AdamW(warmup_cosine_decay(3e-3, 20, STEPS, 3e-4)), loss=loss,
-                  metrics=[MaskedAccuracy(pad_id=loss.pad_id)], jit_compile=True)
+                  metrics=[MaskedAccuracy(pad_id=loss.pad_id), Perplexity(pad_id=loss.pad_id)],
+                  jit_compile=True)
     assert model.jit_compile
     history = model.fit(data, epochs=STEPS // 25, steps_per_epoch=25, shuffle=False,
                         verbose=0).history
     losses = history["loss"]
-    assert np.isfinite(losses).all(), losses
+    assert np.isfinite(losses).all() and np.isfinite(history["perplexity"]).all(), history
     assert losses[-1] < 0.6 * losses[0], losses
     assert history["accuracy"][-1] > history["accuracy"][0] + 0.2, history["accuracy"]
     for w in model.weights:
