@@ -105,7 +105,8 @@ def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0)
 
     Args:
         prompt_ids: the prompt's token ids.
-        max_new_tokens: int, tokens to add.
+        max_new_tokens: int, tokens to add; with the prompt, at most the
+            model's context (checked when called on a model).
         detokenize: `fn(list of ids) -> str`.
         temperature: 0 for greedy decoding, else sample from
             `softmax(logits / temperature)`.
@@ -134,9 +135,14 @@ def gpt_sampler(prompt_ids, max_new_tokens, detokenize, temperature=0.0, seed=0)
     def generate(model):
         if id(model) not in generators:
             generators[id(model)] = GPTGenerator(model)
-        new = generators[id(model)].generate(
-            [prompt_ids], max_new_tokens, temperature=temperature, seed=seed
-        )
+        generator = generators[id(model)]
+        if len(prompt_ids) + max_new_tokens > generator.context_length:
+            # GPTGenerator would clamp the request; a sample asked for is not cut short.
+            raise ValueError(
+                f"The prompt's {len(prompt_ids)} tokens and `max_new_tokens` must fit the "
+                f"model's context of {generator.context_length} tokens. "
+                f"Received: max_new_tokens={max_new_tokens}")
+        new = generator.generate([prompt_ids], max_new_tokens, temperature=temperature, seed=seed)
         return detokenize(prompt_ids + new[0])
 
     return generate

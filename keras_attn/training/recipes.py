@@ -348,8 +348,9 @@ def train_gpt(
         out_dir.mkdir(parents=True, exist_ok=True)
         text.save_tokenizer(tokenizer, out_dir / "tokenizer")
         if sample_prompt:
+            prompt_ids = tokenizer(sample_prompt)
             generate_fn = gpt_sampler(
-                tokenizer(sample_prompt), min(200, length - 1),
+                prompt_ids, min(200, length - len(prompt_ids)),
                 lambda ids: tokenizer.detokenize(ids), temperature=0.8, seed=seed,
             )
     seconds, legs = _train(trainer, model, train_data, evaluation_sample, out_dir, steps,

@@ -74,6 +74,12 @@ def test_gpt_sampler_continues_with_the_cached_generator():
     hot = gpt_sampler([1], 7, detokenize=list, temperature=10.0, seed=7)
     assert hot(model) == hot(model) != gpt_sampler(
         [1], 7, detokenize=list, temperature=10.0, seed=8)(model)
+    # A sample longer than the context is refused, not cut short.
+    context = model.context_length
+    assert len(gpt_sampler([1, 2], context - 2, detokenize=list)(model)) == context
+    with pytest.raises(ValueError, match=rf"context of {context} tokens\. Received: "
+                                         rf"max_new_tokens={context - 1}$"):
+        gpt_sampler([1, 2], context - 1, detokenize=list)(model)
 
 
 def test_standard_callbacks_layout(tmp_path):
