@@ -28,6 +28,45 @@ from tests.test_tutorials import tutorial_paths
 # Tutorials written by other hands whose notebooks may not be built yet.
 PENDING = set()
 KERNEL = "keras-attn-test"
+NUMBER = r"(-?[\d.]+(?:e[+-]?\d+)?)"
+# The figures a tutorial's text quotes, read from its notebook's output. In the
+# fast setting tutorials 5-8 and 11 run the checkpoints of tutorials/checkpoints/,
+# the models the full setting trains, so their quotes hold here: `(pattern with
+# one group, the quoted value, tolerance)`, a string value matched exactly.
+# An untrained model fails each of them.
+QUOTED = {
+    "05_translator": [
+        (rf"exact match on \d+ test numbers: {NUMBER}%", 100.0, 0.0),
+        (rf"\[START\] -> writes soixante\s+reads seventy {NUMBER}", 0.99, 0.02),
+        (rf"-> writes deux\s+reads two {NUMBER}", 1.00, 0.02),
+        (rf"-> writes quatre\s+reads eighty {NUMBER}", 1.00, 0.02),
+        (rf"-> writes vingts\s+reads eighty {NUMBER}", 0.73, 0.05),
+        (rf"writing 'mille': {NUMBER} on 'thousand'", 0.90, 0.05),
+        (rf"writing 'cent': {NUMBER} on 'hundred'", 0.92, 0.05),
+        (r"\neight\s+-> (.+)", "huit", None),
+        (r"\nzero\s+-> (.+)", "treize", None),
+    ],
+    "06_gpt_shakespeare": [
+        (r"811,136 weights each; largest logit difference (\S+)", 0.0, 1e-5),
+        (rf"head 0: the previous character gets the largest weight in\s+{NUMBER}%", 100, 3),
+        (rf"head 0: [^\n]*, {NUMBER} of the weight on average", 0.89, 0.03),
+        (rf"head 2: [^\n]*;\s+{NUMBER}% of the weight on the speaker's name", 42, 4),
+    ],
+    "07_generation": [
+        (rf"' '\s+{NUMBER}", 0.309, 0.01),
+        (rf"','\s+{NUMBER}", 0.130, 0.01),
+        (r"top_k=0, top_p=0.5: keeps \d+ tokens: (.+)", "[' ', ',', 'n']", None),
+    ],
+    "08_fine_tuning": [
+        (rf"before fine-tuning: validation loss on Romeo {NUMBER}", 1.839, 0.01),
+        (rf"before fine-tuning:[^\n]*\n[^\n]*ROMEO {NUMBER} times", 0, 1),
+    ],
+    "11_chat_fine_tuning": [
+        (rf"before fine-tuning: held-out reply loss {NUMBER}", 2.134, 0.01),
+        (rf"before fine-tuning: [^\n]*; {NUMBER} of 36 replies end", 9, 3),
+        (rf"after fine-tuning: [^\n]*; {NUMBER} of 36 replies end", 34, 4),
+    ],
+}
 
 
 def notebook_paths():
@@ -134,6 +173,17 @@ def test_notebook_runs_top_to_bottom_with_inline_figures(path, tmp_path, kernel_
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), (
                 f"{path.name}, cell {cell.id}: no inline figure"
             )
+    # The figures the text quotes.
+    printed = "".join(o.get("text", "") for c in code_cells for o in c.outputs)
+    for pattern, quoted, tolerance in QUOTED.get(path.stem, []):
+        match = re.search(pattern, printed)
+        assert match, f"{path.name} printed nothing that matches {pattern!r}"
+        got = match.group(1).strip()
+        if tolerance is None:
+            assert got == quoted, f"{path.name}: {pattern!r} gave {got!r}; the text says {quoted!r}"
+        else:
+            assert abs(float(got) - quoted) <= tolerance, (
+                f"{path.name}: {pattern!r} gave {got}; the text says {quoted}")
     # Each figure the tutorial saves is written, under images/ of the working directory.
     saved = re.findall(r"savefig\(\"(images/[^\"]+)\"\)", "".join(c.source for c in code_cells))
     missing = [name for name in saved if not (tmp_path / name).is_file()]
