@@ -113,15 +113,17 @@ def test_each_tutorial_links_the_library_files_it_explains(path):
 
 
 def concept_rows():
-    """`{concept: (tutorial links, [(notebook, cell id)])}` from the table of tutorials/README.md."""
+    """`{concept: (tutorial links, [(notebook, cell id)])}` from the table of tutorials/README.md
+    (its first three columns; the diagram and exercise columns are links, checked below)."""
     text = (TUTORIALS / "README.md").read_text(encoding="utf-8")
     table = text.split("## Where each idea is explained", 1)[1].split("\n## ", 1)[0]
     rows = {}
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or cells[0] in ("concept", "---"):
+        if len(cells) != 5 or cells[0] in ("concept", "---"):
             continue
-        rows[cells[0]] = (LINK.findall(cells[1]), NOTEBOOK_CELL.findall(cells[2]))
+        rows[cells[0]] = (LINK.findall(cells[1]) + LINK.findall(cells[3]) + LINK.findall(cells[4]),
+                          NOTEBOOK_CELL.findall(cells[2]))
     return rows
 
 
