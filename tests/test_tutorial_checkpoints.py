@@ -19,10 +19,6 @@ from keras_attn import text
 CHECKPOINTS = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "checkpoints"
 
 
-def vocabulary(tokenizer):
-    return list(tokenizer.get_config()["vocabulary"])
-
-
 @pytest.mark.parametrize("name, context", [("shakespeare_gpt", 64), ("shakespeare_gpt_128", 128)])
 def test_the_shakespeare_checkpoints_are_the_baby_gpt_with_the_tutorials_tokenizer(name, context):
     corpus = data.load_shakespeare()
@@ -41,7 +37,7 @@ def test_the_numbers_checkpoint_has_the_tokenizers_tutorial_5_learns():
                             ("french", [p.french for p in pairs.train])]:
         learned = text.ReversibleWordPieceTokenizer.from_texts(sentences)
         shipped = text.load_tokenizer(CHECKPOINTS / "numbers_translator" / f"{name}_tokenizer")
-        assert vocabulary(shipped) == vocabulary(learned), name
+        assert shipped.get_vocabulary() == learned.get_vocabulary(), name
     model = keras.saving.load_model(CHECKPOINTS / "numbers_translator" / "model.keras")
     assert model.count_params() == 946_176
     assert (CHECKPOINTS / "numbers_translator" / "model.keras").stat().st_size < 5e6

@@ -1,4 +1,4 @@
-"""Trains the checkpoints that tutorials 5-8 load in their fast setting.
+"""Trains the checkpoints that tutorials 5-9 and 11 start from (5-8 in their fast setting).
 
 Each checkpoint is what a tutorial's own code trains in its full setting:
 this script runs the tutorial's code cells (as its notebook does, with
@@ -31,11 +31,17 @@ CHECKPOINTS = {
 }
 
 
-def _cells(tutorial):
+def _build_notebooks():
+    """notebooks/build_notebooks.py, a script rather than a package module: its
+    `cells` splits a tutorial into the cells its notebook runs."""
     spec = importlib.util.spec_from_file_location(
         "build_notebooks", ROOT / "notebooks" / "build_notebooks.py")
-    build_notebooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_notebooks)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cells(build_notebooks, tutorial):
     text = (ROOT / "tutorials" / f"{tutorial}.md").read_text(encoding="utf-8")
     return [source for kind, _, source in build_notebooks.cells(text) if kind == "code"]
 
@@ -59,13 +65,13 @@ def save(model, namespace, folder, tokenizers):
           f"{(folder / 'model.keras').stat().st_size / 1e6:.1f} MB")
 
 
-def train(tutorial):
+def train(build_notebooks, tutorial):
     folder_name, tokenizers = CHECKPOINTS[tutorial]
     os.environ["KERAS_ATTN_FAST"] = "0"
     namespace, saved = {"__name__": "__main__"}, False
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
-        for source in _cells(tutorial):
+        for source in _cells(build_notebooks, tutorial):
             print(f"--- cell\n{source}\n---", flush=True)
             exec(compile(source, f"{tutorial}.md", "exec"), namespace)
             if not saved and "model.fit(" in source:
@@ -77,8 +83,9 @@ def train(tutorial):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tutorials", nargs="*", default=list(CHECKPOINTS), choices=list(CHECKPOINTS))
+    build_notebooks = _build_notebooks()
     for tutorial in parser.parse_args(argv).tutorials:
-        train(tutorial)
+        train(build_notebooks, tutorial)
 
 
 if __name__ == "__main__":
