@@ -60,6 +60,7 @@ class ServedModel:
     settings: dict  # demo.json ({} when missing)
     token_texts: list = None  # a generator's text of each token id, set by ModelRegistry
     _defaults: dict = None  # read once from the `settings` signature
+    _context: int = None  # read once, by `context`
 
     @property
     def signatures(self):
@@ -74,8 +75,15 @@ class ServedModel:
 
     @property
     def context(self):
-        """The generator's context length `L`, read from `decode_step`'s cache spec."""
-        return int(self.input_specs("decode_step")["cache"].shape[3])
+        """The generator's context length `L`: its `settings` signature's, or, for a
+        folder exported before that signature, `decode_step`'s cache spec (1, layers,
+        2, L, kv_heads, head_dim) of those exports."""
+        if self._context is None:
+            if "settings" in self.signatures:
+                self._context = int(self.signatures["settings"]()["context_length"])
+            else:
+                self._context = int(self.input_specs("decode_step")["cache"].shape[3])
+        return self._context
 
     @property
     def max_new_tokens_limit(self):

@@ -9,7 +9,7 @@ Signatures (all batch-first; `B` prompts, `L` the model's context):
 | `logits` | `token_ids` int32 `[B, T]`, `T <= L` | `logits` float32 `[B, T, V]` |
 | `tokenize` | `text` string `[B]` | `token_ids` int32 `[B, T]` (-1 padded), `num_tokens` int32 `[B]` |
 | `detokenize` | `token_ids` int32 `[B, T]` (-1 ignored) | `text` string `[B]` |
-| `prefill` | `prompt` string `[1]`, `max_new_tokens` int32 `[]` | `cache` float32 `[1, layers, 2, L, kv_heads, head_dim]`, `token_ids` int32 `[1, 1]`, `index` int32 `[]` |
+| `prefill` | `prompt` string `[1]`, `max_new_tokens` int32 `[]` | `cache` float32 `[1, layers, 2, kv_heads, L, head_dim]`, `token_ids` int32 `[1, 1]`, `index` int32 `[]` |
 | `decode_step` | `cache`, `token_ids` `[1, 1]`, `index` `[]`, `temperature`, `top_k`, `top_p`, `seed` | `cache`, `token_ids` `[1, 1]` (the new token), `index` `[]`, `top_token_ids` int32 `[1, K]`, `top_probabilities` float32 `[1, K]`, `top_tokens` string `[1, K]` |
 | `settings` | none | `max_new_tokens`, `temperature`, `top_k`, `top_p`, `seed` (the defaults of `serving_default`), `context_length` (`L`) |
 
@@ -185,7 +185,7 @@ class _GeneratorEndpoints:
         self.num_candidates = min(num_candidates, self.generator.vocabulary_size)
         self.token_texts = tf.constant(token_texts(tokenizer, self.generator.vocabulary_size))
         self.step = tf.function(self._step, jit_compile=True)
-        caches = self.lm.get_empty_cache(1)  # one (1, 2, L, kv_heads, head_dim) per block
+        caches = self.lm.get_empty_cache(1)  # one (1, 2, kv_heads, L, head_dim) per block
         self.cache_dtype = caches[0].dtype
         cache_spec = tf.TensorSpec([None, len(caches), *caches[0].shape[1:]], tf.float32)
         self.signatures = {
@@ -312,7 +312,7 @@ class _GeneratorEndpoints:
         # All tokens but the last: decode_step reads that one.
         _, cache = self.lm.call_with_cache(ids[:, :-1], cache, 0)
         return {
-            "cache": tf.cast(tf.stack(cache, axis=1), tf.float32),  # (1, layers, 2, L, kv_heads, head_dim)
+            "cache": tf.cast(tf.stack(cache, axis=1), tf.float32),  # (1, layers, 2, kv_heads, L, head_dim)
             "token_ids": ids[:, -1:],
             "index": length - 1,
         }

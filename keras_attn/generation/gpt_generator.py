@@ -9,7 +9,7 @@ step i:   token (B, 1) at position i
             -> model.call_with_cache(token, cache, i)  -> logits (B, V) of position i+1
 ```
 
-The caches are one tensor per block, `(B, 2, context, kv_heads, head_dim)`,
+The caches are one tensor per block, `(B, 2, kv_heads, context, head_dim)`,
 as long as the model's context, and the token buffer is `(B, context)`, so
 every step has the same shapes: the whole loop (`decode` or `beam_search`)
 is one `tf.function` compiled with XLA, with no Python per token. It

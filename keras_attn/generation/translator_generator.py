@@ -3,7 +3,7 @@
 ```
 encode once:   source ids (B, S) -> model.encode -> encoder output (B, S, d)
                -> model.decoder_state: per decoder block, a cross-attention
-                  cache (B, 2, S, heads, head_dim) and an empty self-attention cache
+                  cache (B, 2, heads, S, head_dim) and an empty self-attention cache
 step i:        target token (B, 1) at position i
                -> model.call_decoder_with_cache(token, state, i) -> logits (B, V) of i+1
 ```

@@ -53,7 +53,7 @@ class MultiHeadAttention(keras.layers.Layer):
       offset by `cache_update_index` when decoding with a cache.
 
     The cache. A cache is one tensor of shape
-    `(B, 2, max_length, num_key_value_heads, key_dim)`: `cache[:, 0]` holds
+    `(B, 2, num_key_value_heads, max_length, key_dim)`: `cache[:, 0]` holds
     the projected keys (after the rotary embedding), `cache[:, 1]` the
     projected values. Start from `get_empty_cache(batch_size, max_length)`.
 
@@ -271,16 +271,16 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def get_empty_cache(self, batch_size, max_length, dtype=None):
-        """Returns a zero cache `(batch_size, 2, max_length, kv_heads, key_dim)`."""
+        """Returns a zero cache `(batch_size, 2, kv_heads, max_length, key_dim)`."""
         self._check_cacheable()
-        shape = (batch_size, 2, max_length, self.num_key_value_heads, self.key_dim)
+        shape = (batch_size, 2, self.num_key_value_heads, max_length, self.key_dim)
         return ops.zeros(shape, dtype=dtype or self.compute_dtype)
 
     def compute_cache(self, value, key=None):
         """Projects `value` (and `key`) once into a read-only cache.
 
         Use it for cross-attention, where the encoder output does not change
-        while the decoder generates. Returns a `(B, 2, S, kv_heads, key_dim)`
+        while the decoder generates. Returns a `(B, 2, kv_heads, S, key_dim)`
         tensor to pass as `cache` with `cache_update_index=None`.
         """
         self._check_cacheable()
@@ -291,7 +291,8 @@ class MultiHeadAttention(keras.layers.Layer):
         keys = self.key_dense(key)
         if self.use_rotary_embedding:
             keys = self.rotary_embedding(keys)
-        return ops.stack([keys, self.value_dense(value)], axis=1)
+        cache = ops.stack([keys, self.value_dense(value)], axis=1)  # (B, 2, S, H_kv, D)
+        return ops.transpose(cache, (0, 1, 3, 2, 4))
 
     def _check_cacheable(self):
         if self.key_dim != self.value_dim:
@@ -334,19 +335,23 @@ class MultiHeadAttention(keras.layers.Layer):
         if self.use_rotary_embedding:
             query = self.rotary_embedding(query, start_index=start_index)
 
+        # Keys and values go heads first, (B, H_kv, S, D), as the cache holds them:
+        # a decoding step then reads the cache without transposing it.
         if cache is not None and cache_update_index is None:
-            key, value = cache[:, 0], cache[:, 1]  # (B, S, H_kv, D), read only
+            key, value = cache[:, 0], cache[:, 1]  # (B, H_kv, S, D), read only
         else:
             key = self.key_dense(key)  # (B, S, H_kv, D)
             value = self.value_dense(value)  # (B, S, H_kv, Dv)
             if self.use_rotary_embedding:
                 key = self.rotary_embedding(key, start_index=start_index)
+            key = ops.transpose(key, (0, 2, 1, 3))  # (B, H_kv, S, D)
+            value = ops.transpose(value, (0, 2, 1, 3))  # (B, H_kv, S, Dv)
             if cache is not None:
-                # One write of the T new keys and values, (B, 2, T, H_kv, D), into the
-                # (B, 2, max_length, H_kv, D) cache: XLA updates a loop's cache in place,
+                # One write of the T new keys and values, (B, 2, H_kv, T, D), into the
+                # (B, 2, H_kv, max_length, D) cache: XLA updates a loop's cache in place,
                 # where splitting and stacking it again would copy it every step.
                 update = ops.cast(ops.stack([key, value], axis=1), cache.dtype)
-                cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], update)
+                cache = ops.slice_update(cache, [0, 0, 0, cache_update_index, 0], update)
                 key, value = cache[:, 0], cache[:, 1]
 
         if cache_update_index is not None:
@@ -363,7 +368,7 @@ class MultiHeadAttention(keras.layers.Layer):
         is_causal = use_causal_mask and cache_update_index is None
         mask = merge_masks(
             query_length=_length(query),
-            key_length=_length(key),
+            key_length=_length(key, axis=2),
             query_mask=query_mask,
             key_mask=key_padding_mask,
             attention_mask=attention_mask,
@@ -374,14 +379,14 @@ class MultiHeadAttention(keras.layers.Layer):
         # Grouped-query attention: each key/value head serves `groups` query heads.
         groups = self.num_heads // self.num_key_value_heads
         if groups > 1:
-            key = ops.repeat(key, groups, axis=2)
-            value = ops.repeat(value, groups, axis=2)
+            key = ops.repeat(key, groups, axis=1)
+            value = ops.repeat(value, groups, axis=1)
 
-        # (B, T, H, D) -> (B, H, T, D): heads become a leading axis.
+        # (B, T, H, D) -> (B, H, T, D): heads become a leading axis, as for the keys.
         attention = scaled_dot_product_attention(
             ops.transpose(query, (0, 2, 1, 3)),
-            ops.transpose(key, (0, 2, 1, 3)),
-            ops.transpose(value, (0, 2, 1, 3)),
+            key,
+            value,
             mask=None if mask is None else ops.expand_dims(mask, 1),  # (B, 1, T, S)
             dropout_rate=self.dropout,
             seed=self.seed_generator,
@@ -456,6 +461,6 @@ class MultiHeadAttention(keras.layers.Layer):
         return config
 
 
-def _length(x):
-    """Static length of axis 1 when known, else a scalar tensor."""
-    return x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
+def _length(x, axis=1):
+    """Static length of `axis` when known, else a scalar tensor."""
+    return x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]

@@ -231,15 +231,15 @@ class TransformerDecoderBlock(TransformerBlock):
         """Checks the given masks' shapes under the names the caller used: the attention
         layers would call them `query_mask`, `key_mask` and `attention_mask`."""
         length = decoder_sequence.shape[1]  # T
-        # Self-attention's keys: the decoder's tokens, or the cache's (B, 2, L, H, D) slots.
-        keys = length if self_attention_cache is None else self_attention_cache.shape[2]
+        # Self-attention's keys: the decoder's tokens, or the cache's (B, 2, H, L, D) slots.
+        keys = length if self_attention_cache is None else self_attention_cache.shape[3]
         check_padding_mask("decoder_padding_mask", decoder_padding_mask, length, "decoder_length")
         check_attention_mask("decoder_attention_mask", decoder_attention_mask, length, keys)
         if not self.has_cross_attention:
             return
         # Cross-attention's keys: the encoder's tokens, or the cache's.
         source = (encoder_sequence.shape[1] if cross_attention_cache is None
-                  else cross_attention_cache.shape[2])  # S
+                  else cross_attention_cache.shape[3])  # S
         check_padding_mask("encoder_padding_mask", encoder_padding_mask, source, "encoder_length")
         check_attention_mask("encoder_attention_mask", encoder_attention_mask, length, source)
 
@@ -271,7 +271,7 @@ class TransformerDecoderBlock(TransformerBlock):
             cross_length = (
                 encoder_sequence.shape[1]
                 if cross_attention_cache is None
-                else cross_attention_cache.shape[2]
+                else cross_attention_cache.shape[3]
             )
             scores["cross_attention"] = keras.KerasTensor(
                 (batch, self.num_heads, length, cross_length), dtype=self.compute_dtype

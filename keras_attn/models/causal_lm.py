@@ -125,7 +125,7 @@ class CausalLM(keras.Model):
         return [layer for layer in self.layers if _is_cached(layer)]
 
     def get_empty_cache(self, batch_size, dtype=None):
-        """A tuple of zero caches, one `(B, 2, context_length, kv_heads, head_dim)` per
+        """A tuple of zero caches, one `(B, 2, kv_heads, context_length, head_dim)` per
         cached layer, in the order of `cached_layers()`."""
         caches = []
         for layer in self.cached_layers():

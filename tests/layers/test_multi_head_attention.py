@@ -153,7 +153,7 @@ def test_multi_query_attention_shapes():
     out = layer(random_normal(B, T, DIM), random_normal(B, S, DIM))
     assert out.shape == (B, T, DIM)
     assert layer.key_dense.kernel.shape == (DIM, 1, 4)
-    assert layer.get_empty_cache(3, 10).shape == (3, 2, 10, 1, 4)
+    assert layer.get_empty_cache(3, 10).shape == (3, 2, 1, 10, 4)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_cached_decoding_matches_full_causal_pass(kwargs, chunks):
         chunk = x[:, index : index + size]
         out, cache = layer(chunk, chunk, cache=cache, cache_update_index=index,
                            use_causal_mask=True)
-        assert cache.shape == (B, 2, 8, layer.num_key_value_heads, 4)
+        assert cache.shape == (B, 2, layer.num_key_value_heads, 8, 4)
         outputs.append(out)
         index += size
     np.testing.assert_allclose(np.concatenate(outputs, axis=1), full, atol=1e-5)
@@ -214,7 +214,7 @@ def test_read_only_cache_for_cross_attention():
     keep = padding_mask([S, 3], S)
     expected = layer(q, encoder, attention_mask=np.broadcast_to(keep[:, None], (B, T, S)))
     cache = layer.compute_cache(encoder)
-    assert cache.shape == (B, 2, S, 2, 8)
+    assert cache.shape == (B, 2, 2, S, 8)
     got, same_cache = layer(
         q, None, cache=cache, attention_mask=np.broadcast_to(keep[:, None], (B, T, S))
     )
