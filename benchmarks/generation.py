@@ -139,4 +139,4 @@ def _against_keras_nlp(shape, batch, layers, heads, width, prompt_ids, new_token
     rate = {name: batch * new_tokens / median(seconds) for name, seconds in times.items()}
     return row("generation", f"{shape}, batch {batch}, {new_tokens} new tokens, greedy",
                "new tokens/s", rate["ours"], rate["keras-nlp"], "keras_hub GPT2CausalLM.generate",
-               target=("ratio", ">=", 10.0))
+               note="reported; issue 16's 10x target is for baby/256 at batch 1")
