@@ -95,7 +95,8 @@ def _parser():
         p.add_argument("--learning-rate", type=float, default=defaults["learning_rate"],
                        help=f"peak learning rate (default {defaults['learning_rate']:g})")
         p.add_argument("--min-learning-rate", type=float, default=defaults["min_learning_rate"],
-                       help=f"floor of the cosine decay (default {defaults['min_learning_rate']:g})")
+                       help="floor of the cosine decay "
+                            f"(default {defaults['min_learning_rate']:g})")
         p.add_argument("--warmup-steps", type=int, default=None,
                        help="linear warmup steps (default: min(100, steps // 10))")
         p.add_argument("--beta2", type=float, default=0.99)

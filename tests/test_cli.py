@@ -77,10 +77,11 @@ def test_train_gpt_then_generate(tmp_path, capsys):
     status, stdout, err = run(
         capsys, "train", "gpt", "--dataset", f"text:{corpus}", "--preset", "baby_modern",
         "--steps", 60, "--steps-per-epoch", 30, "--evaluation-windows", 24,
-        "--learning-rate", 3e-3, "--out", out,
+        "--batch-size", 12, "--out", out,
     )
     assert status == 0, err
-    assert "schedule: 6 warmup steps to 0.003, cosine decay to 0.0001 at step 60" in stdout
+    # The default peak and floor: 3e-3 and 3e-4.
+    assert "schedule: 6 warmup steps to 0.003, cosine decay to 0.0003 at step 60" in stdout
     assert "a fixed sample of 24 validation windows (1,536 tokens)" in stdout
     assert [line.startswith("30/30 - ") for line in stdout.splitlines()].count(True) == 2
     run_file = json.loads((out / "run.json").read_text())
