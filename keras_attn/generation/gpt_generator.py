@@ -9,12 +9,15 @@ step i:   token (B, 1) at position i
             -> model.call_with_cache(token, cache, i)  -> logits (B, V) of position i+1
 ```
 
-The caches are one tensor per block, `(B, 2, kv_heads, context, head_dim)`,
-as long as the model's context, and the token buffer is `(B, context)`, so
-every step has the same shapes: the whole loop (`decode` or `beam_search`)
-is one `tf.function` compiled with XLA, with no Python per token. It
-compiles once per batch size and prompt bucket (prompts are padded to a
-power of two).
+The caches are one tensor per block, `(B, 2, kv_heads, span, head_dim)`,
+and the token buffer is `(B, span)`, so every step has the same shapes: the
+whole loop (`decode` or `beam_search`) is one `tf.function` compiled with
+XLA, with no Python per token. `generate` and `beam_search` take the span
+as the power of two that holds the longest prompt and the new tokens (at
+most the context), so a step reads only as many cached positions as the
+generation can use; `generate_tensors` (the export) spans the context. It
+compiles once per batch size, prompt bucket (prompts are padded to a power
+of two) and span.
 """
 
 import numpy as np
@@ -85,31 +88,36 @@ class GPTGenerator:
         logits, cache = self.model.call_with_cache(token_ids, cache, index)
         return logits[:, -1], cache
 
-    def prefill(self, tokens):
-        """Caches of the whole padded prompt `(B, P)`, written from position 0."""
-        cache = self.model.get_empty_cache(tf.shape(tokens)[0])
+    def prefill(self, tokens, span=None):
+        """Caches of `span` positions (default: the context) holding the whole
+        padded prompt `(B, P)`, written from position 0."""
+        batch = tf.shape(tokens)[0]
+        if span is None or span == self.context_length:
+            cache = self.model.get_empty_cache(batch)
+        else:
+            cache = self.model.get_empty_cache(batch, max_length=span)
         _, cache = self.model.call_with_cache(tokens, cache, 0)
         return cache
 
     # -- compiled loops (tensors in, tensors out) ------------------------
 
-    def _buffer(self, prompts):
-        """(B, P) prompts -> (B, context) token buffer, and the prompt caches."""
-        padding = self.context_length - tf.shape(prompts)[1]
-        cache = self.prefill(prompts)
-        return tf.pad(prompts, [[0, 0], [0, padding]]), cache
+    def _buffer(self, prompts, span):
+        """(B, P) prompts -> (B, span) token buffer, and the prompt caches."""
+        span = span or self.context_length
+        cache = self.prefill(prompts, span)
+        return tf.pad(prompts, [[0, 0], [0, span - tf.shape(prompts)[1]]]), cache
 
     def _decode_loop(self, prompts, prompt_lengths, max_new_tokens, temperature, top_k,
-                     top_p, seed, stop_token_ids):
-        tokens, cache = self._buffer(prompts)
+                     top_p, seed, stop_token_ids, span=None):
+        tokens, cache = self._buffer(prompts, span)
         return decode(
             self.next_logits, tokens, prompt_lengths, cache, max_new_tokens,
             temperature, top_k, top_p, seed, stop_token_ids,
         )
 
     def _beam_loop(self, prompts, prompt_lengths, max_new_tokens, num_beams, length_penalty,
-                   stop_token_ids):
-        tokens, cache = self._buffer(prompts)
+                   stop_token_ids, span=None):
+        tokens, cache = self._buffer(prompts, span)
         cache = tf.nest.map_structure(lambda c: tf.repeat(c, num_beams, axis=0), cache)
         tokens, lengths, _ = beam_search(
             self.next_logits, tokens, prompt_lengths, cache, max_new_tokens,
@@ -118,7 +126,7 @@ class GPTGenerator:
         return tokens, lengths
 
     def generate_tensors(self, prompts, prompt_lengths, max_new_tokens, temperature=0.0,
-                         top_k=0, top_p=1.0, seed=0, stop_token_ids=()):
+                         top_k=0, top_p=1.0, seed=0, stop_token_ids=(), span=None):
         """The compiled sampling loop on tensors, for use inside `tf.function`s
         (the SavedModel export calls it).
 
@@ -127,9 +135,12 @@ class GPTGenerator:
             prompt_lengths: `(B,)` int32 in `[1, P]`.
             max_new_tokens, temperature, top_k, top_p, seed, stop_token_ids:
                 scalars or tensors, see `keras_attn.generation.decode`.
+            span: None for the whole context, or a Python int: the positions of
+                the token buffer and the caches, at least the longest prompt
+                plus `max_new_tokens` (a row stops at the buffer's end).
 
         Returns:
-            `(tokens, lengths)`: the `(B, context)` buffer and the row ends.
+            `(tokens, lengths)`: the `(B, span)` buffer and the row ends.
         """
         return self._decode(
             tf.convert_to_tensor(prompts, tf.int32),
@@ -140,6 +151,7 @@ class GPTGenerator:
             tf.convert_to_tensor(top_p, tf.float32),
             tf.convert_to_tensor(seed, tf.int32),
             tf.reshape(tf.convert_to_tensor(stop_token_ids, tf.int32), [-1]),
+            span,
         )
 
     # -- the Python API ----------------------------------------------------
@@ -171,6 +183,10 @@ class GPTGenerator:
         for row, prompt in zip(packed, prompts):
             row[: len(prompt)] = prompt
         return packed, lengths
+
+    def _span(self, prompt_lengths, max_new_tokens):
+        """The positions a generation needs, rounded up to a power of two (a bucket)."""
+        return prompt_bucket(int(prompt_lengths.max()) + max_new_tokens, self.context_length)
 
     def _unpack(self, tokens, lengths, prompt_lengths):
         tokens, lengths = np.asarray(tokens), np.asarray(lengths)
@@ -204,7 +220,8 @@ class GPTGenerator:
         check_int("seed", seed)
         packed, lengths = self._pack(prompts, max_new_tokens)
         tokens, ends = self.generate_tensors(
-            packed, lengths, max_new_tokens, temperature, top_k, top_p, seed, list(stop_token_ids)
+            packed, lengths, max_new_tokens, temperature, top_k, top_p, seed, list(stop_token_ids),
+            self._span(lengths, max_new_tokens),
         )
         return self._unpack(tokens, ends, lengths)
 
@@ -227,6 +244,7 @@ class GPTGenerator:
             tf.constant(packed), tf.constant(lengths), tf.constant(max_new_tokens),
             int(num_beams), tf.constant(float(length_penalty)),
             tf.constant(list(stop_token_ids), tf.int32, shape=[len(stop_token_ids)]),
+            self._span(lengths, max_new_tokens),
         )
         return self._unpack(tokens, ends, lengths)
 

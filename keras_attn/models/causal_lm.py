@@ -124,13 +124,24 @@ class CausalLM(keras.Model):
         """The layers that hold a cache, in the order of the cache tuple."""
         return [layer for layer in self.layers if _is_cached(layer)]
 
-    def get_empty_cache(self, batch_size, dtype=None):
-        """A tuple of zero caches, one `(B, 2, kv_heads, context_length, head_dim)` per
-        cached layer, in the order of `cached_layers()`."""
+    def get_empty_cache(self, batch_size, dtype=None, max_length=None):
+        """A tuple of zero caches, one `(B, 2, kv_heads, max_length, head_dim)` per
+        cached layer, in the order of `cached_layers()`.
+
+        `max_length` (default: `context_length`, at most that) is how many
+        positions the caches hold: a generation that needs fewer reads less
+        at each step."""
+        if max_length is None:
+            max_length = self.context_length
+        elif not 1 <= max_length <= self.context_length:
+            raise ValueError(
+                f"`max_length` must be from 1 to the context length ({self.context_length}). "
+                f"Received: max_length={max_length}"
+            )
         caches = []
         for layer in self.cached_layers():
             attention = layer.self_attention if isinstance(layer, TransformerDecoderBlock) else layer
-            caches.append(attention.get_empty_cache(batch_size, self.context_length, dtype))
+            caches.append(attention.get_empty_cache(batch_size, max_length, dtype))
         return tuple(caches)
 
     def call_with_cache(self, token_ids, cache, index):

@@ -61,6 +61,10 @@ def test_as_causal_lm_shares_the_weights():
     assert [id(w) for w in lm.weights] == [id(w) for w in model.weights]
     assert (lm.context_length, lm.vocabulary_size) == (T, VOCAB)
     assert len(lm.get_empty_cache(3)) == 2  # a cache per decoder block
+    assert lm.get_empty_cache(3, max_length=4)[0].shape[3] == 4  # (B, 2, heads, L, d)
+    with pytest.raises(ValueError, match=f"from 1 to the context length \\({T}\\). "
+                                         f"Received: max_length={T + 1}"):
+        lm.get_empty_cache(3, max_length=T + 1)
 
 
 def test_a_bare_causal_attention_layer_is_cached_too():
