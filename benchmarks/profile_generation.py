@@ -22,15 +22,13 @@ Times are those of the ops; the wall time per step is printed too.
 """
 
 import argparse
-import collections
-import re
 import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.profile_gpt import _events
+from benchmarks.profile_gpt import summarize
 
 PROMPT_LENGTH = 16
 
@@ -74,14 +72,8 @@ def profile(shape, batch, new_tokens):
         generator.generate(prompts, new_tokens)
     finally:
         tf.profiler.experimental.stop()
-    ms, count = collections.Counter(), collections.Counter()
-    for thread, name, duration in _events(logdir):
-        # XLA's ops run on the Eigen threads; the executor's own events enclose them.
-        if "Eigen" in thread and not name.startswith(("ThunkExecutor", "Slinky", "Threadpool",
-                                                      "end: ")):
-            kind = re.sub(r"[.\d]+$", "", name)
-            ms[kind] += duration / new_tokens
-            count[kind] += 1 / new_tokens
+    summary = summarize(logdir, new_tokens)
+    ms, count = summary["xla"], summary["xla_count"]
     return step_seconds, {kind: (ms[kind], count[kind]) for kind in ms}
 
 

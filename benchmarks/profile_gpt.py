@@ -35,7 +35,10 @@ MATMUL = re.compile(r"MatMul|Einsum|Conv")
 
 
 def _events(logdir):
-    """`(thread name, event name, milliseconds)` of the newest trace in `logdir`."""
+    """`(thread name, event name, milliseconds)` of the newest trace in `logdir`.
+
+    XLA ops that ran on the calling thread get the thread name "Eigen (XLA,
+    inline)", so that they are summed with those that ran on Eigen threads."""
     paths = sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))
     if not paths:
         raise FileNotFoundError(f"no *.xplane.pb under {logdir!r}")
@@ -44,18 +47,35 @@ def _events(logdir):
         space.ParseFromString(f.read())
     for plane in space.planes:
         for line in plane.lines:
+            # An XLA program's ops run on Eigen threads, or, when it is small, on the
+            # calling thread, inside the program's `CpuExecutable::ExecuteAsyncOnStream`.
+            programs = [
+                (event.offset_ps, event.offset_ps + event.duration_ps) for event in line.events
+                if plane.event_metadata[event.metadata_id].name.startswith("CpuExecutable::")
+            ]
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                yield line.name, name, event.duration_ps / 1e9
+                inside = any(start < event.offset_ps and event.offset_ps + event.duration_ps <= end
+                             for start, end in programs)
+                thread = "Eigen (XLA, inline)" if inside and "::" not in name else line.name
+                yield thread, name, event.duration_ps / 1e9
+
+
+# XLA events that enclose other ops' events (a loop, a branch, a call) and the
+# executor's own: not counted, or their ops would count twice.
+_XLA_CONTAINERS = re.compile(
+    r"^(ThunkExecutor|Slinky|Threadpool|BlockUntilReady|end: |while|conditional|call)")
 
 
 def summarize(logdir, steps):
-    """Op milliseconds per step: `{"by_type": Counter, "by_part": Counter, "xla": Counter}`.
+    """Op milliseconds per step: `{"by_type": Counter, "by_part": Counter, "xla": Counter,
+    "xla_count": Counter}` (the last: XLA ops per step by kind).
 
     Graph-mode ops are the executor threads' events named `scope/name:Type`;
-    XLA's are the events of its thunk threads (`MatMul.12`, `loop_fusion.3`).
+    XLA's are the events of its thunk threads (`MatMul.12`, `loop_fusion.3`),
+    summed by kind (`MatMul`, `loop_fusion`).
     """
-    by_type, by_part, xla = (collections.Counter() for _ in range(3))
+    by_type, by_part, xla, xla_count = (collections.Counter() for _ in range(4))
     for thread, name, ms in _events(logdir):
         if thread.startswith("tf_Compute") and ":" in name and "::" not in name:
             scope, op_type = name.rsplit(":", 1)
@@ -66,9 +86,11 @@ def summarize(logdir, steps):
                 part = "backward" if "gradient_tape" in scope else "forward"
             kind = "matmul" if MATMUL.search(op_type) else "other"
             by_part[f"{part}, {kind}"] += ms / steps
-        elif "Eigen" in thread and not name.startswith(("ThunkExecutor", "Slinky", "Threadpool")):
-            xla[re.sub(r"[.\d]+$", "", name)] += ms / steps
-    return {"by_type": by_type, "by_part": by_part, "xla": xla}
+        elif "Eigen" in thread and not _XLA_CONTAINERS.match(name):
+            kind = re.sub(r"[.\d]+$", "", name)
+            xla[kind] += ms / steps
+            xla_count[kind] += 1 / steps
+    return {"by_type": by_type, "by_part": by_part, "xla": xla, "xla_count": xla_count}
 
 
 def profile(shape, model_name="ours", jit_compile=False, steps=4, logdir=None,

@@ -139,3 +139,28 @@ def test_profile_summary_splits_forward_backward_and_matmuls(tmp_path):
     assert summary["by_type"]["Relu"] > 0 or summary["by_type"]["_MklRelu"] > 0
     with pytest.raises(FileNotFoundError, match="no \\*.xplane.pb"):
         summarize(tmp_path / "empty", steps=1)
+
+
+def test_profile_summary_counts_xla_ops_by_kind_without_their_loop(tmp_path):
+    import tensorflow as tf
+
+    from benchmarks.profile_gpt import summarize
+
+    w = tf.Variable(tf.ones((64, 64)))
+
+    @tf.function(jit_compile=True)
+    def loop(x):  # 3 steps of a matrix product, in one XLA while loop
+        return tf.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, tf.matmul(x, w) / 64),
+                             (0, x))[1]
+
+    x = tf.ones((32, 64))
+    loop(x)
+    tf.profiler.experimental.start(str(tmp_path))
+    loop(x)
+    tf.profiler.experimental.stop()
+    summary = summarize(tmp_path, steps=3)
+    assert summary["xla"] and "while" not in summary["xla"]  # the loop encloses its ops
+    # Per step: one product (XLA may fuse the division into it).
+    dots = {kind: n for kind, n in summary["xla_count"].items()
+            if "dot" in kind.lower() or "matmul" in kind.lower()}
+    assert sum(dots.values()) == pytest.approx(1.0), summary["xla_count"]
