@@ -8,7 +8,9 @@ backward step (the gradients of the input and of every weight, the step of
 Each (layer, T) runs in a fresh subprocess whose address space is capped
 with `resource.setrlimit(RLIMIT_AS)` (16 GB), so a case that does not fit
 fails alone and the machine is never at risk. The subprocess runs one step
-(tracing and first run), then times `STEPS` more, and reports the median
+(tracing and first run) and one more untimed (on 2 cores the steps just
+after the first were up to 30% slower than the rest), then times `STEPS`
+more, and reports the median
 seconds per step and its peak resident memory (`VmHWM`, which includes
 TensorFlow's own, about 0.8-0.9 GB: a row also gives the peak minus the
 peak before the first step). If ours fits at the longest length,
@@ -46,7 +48,7 @@ LENGTHS = (1024, 2048, 4096, 8192, 16384)
 QUICK_LENGTHS = (1024, 2048)
 LONGEST = 65536  # the longest length tried for ours alone
 CAP_GB, QUICK_CAP_GB = 16, 8
-STEPS, QUICK_STEPS = 3, 1
+STEPS, QUICK_STEPS = 7, 1
 CASE_TIMEOUT_S = 3600
 LAYERS = ("ours", "keras")
 PEER = "keras.layers.MultiHeadAttention"
@@ -83,6 +85,8 @@ def _case(layer, length, steps):
     start = time.perf_counter()
     step(x)[0].numpy()  # traces, then runs
     first = time.perf_counter() - start
+    if steps:
+        step(x)[0].numpy()  # warms up, untimed
     times = []
     for _ in range(steps):
         start = time.perf_counter()

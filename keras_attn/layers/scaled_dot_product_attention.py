@@ -79,31 +79,30 @@ def scaled_dot_product_attention(
     the same formula runs with a hand-written backward pass, in one of two
     ways; both give the formula's numbers (tests).
 
-    * Short (`T·S < 1024²`, or lengths not static, or Q, K and V with
-      different leading axes): `_fused_attention` keeps
-      the weights `(..., T, S)` for the backward pass, and a causal mask
-      given as `is_causal=True` alone is computed by blocks of 64 queries,
-      skipping the key blocks they can't see. On a 2-core CPU, causal
-      `MultiHeadAttention` at T=256 then trains (forward and backward) in
-      0.69x the time of `keras.layers.MultiHeadAttention` in graph mode and
-      0.74x under XLA (`make bench`, 2026-12-01).
-    * Long (`T·S ≥ 1024²`): `_tiled_attention` works by tiles of 128 queries
+    * Short (`T·S < 8192²`, or lengths not static, or Q, K and V with
+      different leading axes): `_fused_attention` keeps the weights
+      `(..., T, S)` for the backward pass, and a causal mask given as
+      `is_causal=True` alone is computed by blocks of queries (64 below
+      T=512, else 256), skipping the key blocks they can't see. On a 2-core
+      CPU, causal `MultiHeadAttention` at T=256 then trains (forward and
+      backward) in 0.69x the time of `keras.layers.MultiHeadAttention` in
+      graph mode and 0.74x under XLA (`make bench`, 2026-12-01).
+    * Long (`T·S ≥ 8192²`): `_tiled_attention` works by tiles of 128 queries
       and 128 keys (FlashAttention-2), keeping O(T·d) memory instead of
       O(T·S), and skips the tiles above the causal diagonal. The loops over
       tiles are loops (`ops.map`, `ops.fori_loop`), so the graph's size
       does not grow with T, in graph mode and under XLA.
 
-    The switch at 1024, measured on an idle 2-core CPU (AMD EPYC, AVX2):
-    causal `MultiHeadAttention`, B=1, 8 heads, width 512, forward and
-    backward in graph mode, median of 11 alternated steps. The tiles took
-    1.02x the time of the short path at T=512, 1.03x at 768, 0.96x at
-    1,024 and 0.99x at 2,048 (0.74x under XLA), and 1.27x at B=16, T=256,
-    width 256 (`benchmarks/attention.py`'s shape); from T=1,024 on they
-    also use less memory. Tiles of 128x128 beat 64x64, 128x256 and
-    256x128, which took 1.25-1.4x the time of the attention alone (forward
-    and backward) at T=1,024 and 4,096.
-    `benchmarks/attention_memory.py` measures time and peak memory against
-    length, to T=16,384.
+    The switch at 8192, measured on a 2-core AMX Xeon (2026-12-06): causal
+    `MultiHeadAttention`, B=1, 8 heads, width 512, forward and backward in
+    graph mode, each case in its own process (`benchmarks/attention_memory.py`).
+    By blocks of 256 a step took 0.055 s at T=1,024, 0.151 s at 2,048 and
+    0.47 s at 4,096; by tiles, 0.08-0.10, 0.26 and 0.87 s; Keras's layer,
+    0.081, 0.27 and 0.91 s. At 8,192 the blocks took 1.65 s but a peak of
+    3.2 GB (the kept weights); the tiles 3.42 s (Keras's layer: 3.43 s) with
+    a peak of 1.1 GB (Keras's layer: 9.4 GB). Tiles of 256 took 2.37 s
+    there, with a peak of 1.3 GB. Past 8,192 only the tiles keep memory
+    linear in T.
 
     Args:
         query: `(..., T, d_k)` tensor.
@@ -214,10 +213,19 @@ def _bias(mask):
     return ops.where(mask, ops.cast(0.0, "float32"), ops.cast(_MASKED_SCORE, "float32"))
 
 
-# Query rows per block of the blocked causal attention. Measured on the
-# attention benchmark (T=256): blocks of 64 ran fastest under XLA and within
-# 3% of the best in graph mode; 32 made too many small matmuls.
+# Query rows per block of the blocked causal attention: _CAUSAL_BLOCK below
+# _LONG_BLOCK_FROM queries, else _LONG_BLOCK. Measured on the attention
+# benchmark (T=256): blocks of 64 ran fastest under XLA and within 3% of the
+# best in graph mode; 32 made too many small matmuls. At T=512 to 8,192
+# (B=1, 8 heads, width 512, graph, 2-core AMX Xeon) blocks of 256 were faster
+# than 64 and 128: 22 against 25 ms at T=512, 151 against 160 ms (128) at 2,048.
 _CAUSAL_BLOCK = 64
+_LONG_BLOCK = 256
+_LONG_BLOCK_FROM = 512
+
+
+def _causal_block(length):
+    return _LONG_BLOCK if length >= _LONG_BLOCK_FROM else _CAUSAL_BLOCK
 
 
 def _fused_attention(query, key, value, bias, causal_blocks=False):
@@ -227,7 +235,7 @@ def _fused_attention(query, key, value, bias, causal_blocks=False):
     `value` `(..., S, d_v)`; `bias` is None or float32, broadcastable to
     `(..., T, S)`. All queries form one block, unless `causal_blocks`
     (causal attention, `T == S` static, `bias` None): then block `[r0, r1)`
-    of `_CAUSAL_BLOCK` queries sees keys `[0, r1)` only, the keys after `r1`
+    of `_causal_block(T)` queries sees keys `[0, r1)` only, the keys after `r1`
     being masked for all its queries, so their scores are never computed.
 
     Backward pass, with `P` the weights, `O = P V` and `dO` the incoming
@@ -247,8 +255,9 @@ def _fused_attention(query, key, value, bias, causal_blocks=False):
     spans = [(0, length, key_length)]
     if causal_blocks:
         spans = []
-        for r0 in range(0, length, _CAUSAL_BLOCK):
-            r1 = min(r0 + _CAUSAL_BLOCK, length)
+        block = _causal_block(length)
+        for r0 in range(0, length, block):
+            r1 = min(r0 + block, length)
             spans.append((r0, r1, r1))
 
     @ops.custom_gradient
@@ -299,7 +308,7 @@ def _fused_attention(query, key, value, bias, causal_blocks=False):
 
 # The tiled path runs when T·S ≥ _TILED_FROM², by tiles of _QUERY_TILE queries
 # and _KEY_TILE keys. Measured: see `scaled_dot_product_attention`'s docstring.
-_TILED_FROM = 1024
+_TILED_FROM = 8192
 _QUERY_TILE = 128
 _KEY_TILE = 128
 

@@ -177,12 +177,14 @@ def _fused_gradients(q, k, v, d_out, jit_compile=False, **kwargs):
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 @pytest.mark.parametrize(
-    "case", ["no_mask", "mask_with_empty_row", "causal_blocks", "causal_and_mask", "causal_cross"]
+    "case", ["no_mask", "mask_with_empty_row", "causal_blocks", "long_causal_blocks",
+             "causal_and_mask", "causal_cross"]
 )
 def test_fused_backward_matches_autodiff_of_the_formula(case, jit_compile):
-    # T=150 with is_causal alone runs by blocks of 64, 64 and 22 queries.
+    # With is_causal alone, T=150 runs by blocks of 64, 64 and 22 queries, and
+    # T=600 (from 512 on) by blocks of 256, 256 and 88.
     rng = np.random.default_rng(3)
-    length = 150 if case == "causal_blocks" else 9
+    length = {"causal_blocks": 150, "long_causal_blocks": 600}.get(case, 9)
     key_length = 12 if case in ("no_mask", "mask_with_empty_row", "causal_cross") else length
     q = rng.normal(size=(2, 3, length, 8)).astype("float32")
     k = rng.normal(size=(2, 3, key_length, 8)).astype("float32")
@@ -198,7 +200,7 @@ def test_fused_backward_matches_autodiff_of_the_formula(case, jit_compile):
         kwargs["mask"] = rng.random((2, 1, 1, key_length)) > 0.3  # key padding
         kwargs["is_causal"] = True
         mask = np.logical_and(kwargs["mask"], causal)
-    elif case in ("causal_blocks", "causal_cross"):
+    elif case in ("causal_blocks", "long_causal_blocks", "causal_cross"):
         kwargs["is_causal"] = True
         mask = np.broadcast_to(causal, (2, 3, length, key_length))
 
