@@ -88,7 +88,7 @@ def scaled_dot_product_attention(
       backward) in 0.69x the time of `keras.layers.MultiHeadAttention` in
       graph mode and 0.74x under XLA (`make bench`, 2026-12-01).
     * Long (`T·S ≥ 8192²`): `_tiled_attention` works by tiles of 128 queries
-      and 128 keys (FlashAttention-2), keeping O(T·d) memory instead of
+      and 256 keys (FlashAttention-2), keeping O(T·d) memory instead of
       O(T·S), and skips the tiles above the causal diagonal. The loops over
       tiles are loops (`ops.map`, `ops.fori_loop`), so the graph's size
       does not grow with T, in graph mode and under XLA.
@@ -97,12 +97,13 @@ def scaled_dot_product_attention(
     `MultiHeadAttention`, B=1, 8 heads, width 512, forward and backward in
     graph mode, each case in its own process (`benchmarks/attention_memory.py`).
     By blocks of 256 a step took 0.055 s at T=1,024, 0.151 s at 2,048 and
-    0.47 s at 4,096; by tiles, 0.08-0.10, 0.26 and 0.87 s; Keras's layer,
-    0.081, 0.27 and 0.91 s. At 8,192 the blocks took 1.65 s but a peak of
-    3.2 GB (the kept weights); the tiles 3.42 s (Keras's layer: 3.43 s) with
-    a peak of 1.1 GB (Keras's layer: 9.4 GB). Tiles of 256 took 2.37 s
-    there, with a peak of 1.3 GB. Past 8,192 only the tiles keep memory
-    linear in T.
+    0.47 s at 4,096; by tiles (of 128 x 128), 0.08-0.10, 0.26 and 0.87 s;
+    Keras's layer, 0.081, 0.27 and 0.91 s. At 8,192 the blocks took 1.65 s
+    but peaked at 3.2 GB (the kept weights); tiles of 128 x 128 took 3.42 s
+    (Keras's layer: 3.42 s) and peaked at 1,114 MB (Keras's layer: 9.4 GB),
+    128 x 256 2.85 s and 1,186 MB (1,168 MB with 4 map iterations at once,
+    `_PARALLEL_TILES`), 256 x 128 2.86 s and 1,202 MB, 256 x 256 2.37 s and
+    1,305 MB. Past 8,192 only the tiles keep memory linear in T.
 
     Args:
         query: `(..., T, d_k)` tensor.
@@ -310,7 +311,10 @@ def _fused_attention(query, key, value, bias, causal_blocks=False):
 # and _KEY_TILE keys. Measured: see `scaled_dot_product_attention`'s docstring.
 _TILED_FROM = 8192
 _QUERY_TILE = 128
-_KEY_TILE = 128
+_KEY_TILE = 256
+# Map iterations TensorFlow may run at once (its default: 10). Each holds its
+# tiles' temporaries: at T=8,192, 4 peaked 18 MB lower than 10, in the same time.
+_PARALLEL_TILES = 4
 
 
 def _tiles_fit(query, key, value, mask):
@@ -437,7 +441,7 @@ def _tiled_attention(query, key, value, mask, is_causal):
             return ops.where(empty, 0.0, out / l), ops.where(empty, -_MASKED_SCORE, m + ops.log(l))
 
         # (nq, ..., tq, d_v), (nq, ..., tq, 1)
-        out_tiles, lse_tiles = ops.map(forward, ops.arange(q_count, dtype="int32"))
+        out_tiles, lse_tiles = _map(forward, ops.arange(q_count, dtype="int32"))
         output = _from_tiles(out_tiles, length)  # (..., T, d_v)
 
         def grad(*args, upstream=None):
@@ -480,7 +484,7 @@ def _tiled_attention(query, key, value, mask, is_causal):
                 # while loop runs up to 10 at once, each holding O(T·d) terms); read
                 # tile by tile, not passed as the map's input, which would copy it.
                 indices = ops.arange(q_count, dtype="int32")
-                dq_tiles, dk, dv = ops.map(pair, indices)
+                dq_tiles, dk, dv = _map(pair, indices)
                 # Tile j of dK and dV, written by a select over the tiles: in graph
                 # mode TensorFlow runs `slice_update` as an XLA op compiled on
                 # demand: 0.54 ms per call at T=1,024, 8.6 ms of the step's op time.
@@ -501,6 +505,18 @@ def _tiled_attention(query, key, value, mask, is_causal):
         return ops.cast(output, value.dtype), grad
 
     return attend(query, key, value)
+
+
+def _map(fn, xs):
+    """`ops.map`; on TensorFlow, with at most `_PARALLEL_TILES` iterations at once."""
+    if keras.backend.backend() != "tensorflow":
+        return ops.map(fn, xs)
+    import tensorflow as tf
+
+    first = keras.tree.map_structure(lambda x: x[0], xs)
+    signature = keras.tree.map_structure(tf.TensorSpec.from_tensor, fn(first))
+    return tf.map_fn(fn, xs, fn_output_signature=signature,
+                     parallel_iterations=_PARALLEL_TILES)
 
 
 def _to_tiles(x, tile, axis=-2):

@@ -26,12 +26,13 @@ def numpy_attention(q, k, v, mask=None):
 
 @pytest.fixture
 def tiles(monkeypatch):
-    """Fused attention runs by tiles of 8 queries and 8 keys at every length.
+    """Fused attention runs by tiles of 4 queries and 8 keys at every length (the
+    shape of the 128 x 256 tiles, smaller).
 
     Returns the list of `_tiled_attention` calls, to check the path was taken.
     """
     monkeypatch.setattr(sdpa, "_TILED_FROM", 1)
-    monkeypatch.setattr(sdpa, "_QUERY_TILE", 8)
+    monkeypatch.setattr(sdpa, "_QUERY_TILE", 4)
     monkeypatch.setattr(sdpa, "_KEY_TILE", 8)
     calls, tiled = [], sdpa._tiled_attention
     monkeypatch.setattr(sdpa, "_tiled_attention", lambda *args: calls.append(args) or tiled(*args))
