@@ -26,6 +26,7 @@ and shows its traceback.
 """
 
 import argparse
+import inspect
 import os
 import pathlib
 import shutil
@@ -54,17 +55,18 @@ class UsageError(Exception):
     """A bad argument or input file: printed as one line, exit status 2."""
 
 
-# Each family's default recipe. A GPT's is the fastest measured to a good model
-# (benchmarks/time_to_loss.py, "fast modern"): on character-level Shakespeare,
-# "baby_modern" at batch 32 and a peak of 3e-3 reached a validation loss of 1.86
-# nats/char in 28 s of training on a 2-core CPU, where "baby" at batch 12 and 1e-3
-# (the recipe before) took 82 s.
-RECIPE_DEFAULTS = {
-    "gpt": dict(preset="baby_modern", steps=700, steps_per_epoch=100, batch_size=32,
-                learning_rate=3e-3, min_learning_rate=3e-4),
-    "translator": dict(preset="tiny", steps=2000, steps_per_epoch=200, batch_size=64,
-                       learning_rate=1e-3, min_learning_rate=1e-4),
-}
+# Each family's default preset; the rest of its default recipe is its
+# training function's (`train_gpt`: the fastest recipe measured to a good model,
+# with "baby_modern"; see benchmarks/time_to_loss.py).
+PRESETS = {"gpt": "baby_modern", "translator": "tiny"}
+RECIPES = {"gpt": training.train_gpt, "translator": training.train_translator}
+
+
+def _recipe_defaults(family):
+    """The preset, and the defaults of the family's training function."""
+    parameters = inspect.signature(RECIPES[family]).parameters
+    return dict(preset=PRESETS[family], **{name: p.default for name, p in parameters.items()
+                                           if p.default is not inspect.Parameter.empty})
 
 
 def _parser():
@@ -78,7 +80,7 @@ def _parser():
         ("gpt", GPT_DATASETS, ("char", "byte")),
         ("translator", TRANSLATOR_DATASETS, ("wordpiece", "char")),
     ]:
-        defaults = RECIPE_DEFAULTS[family]
+        defaults = _recipe_defaults(family)
         p = families.add_parser(family, help=f"train a {family}")
         p.add_argument("--dataset", required=True, help=datasets)
         p.add_argument("--preset", default=defaults["preset"],
@@ -97,27 +99,29 @@ def _parser():
         p.add_argument("--min-learning-rate", type=float, default=defaults["min_learning_rate"],
                        help="floor of the cosine decay "
                             f"(default {defaults['min_learning_rate']:g})")
-        p.add_argument("--warmup-steps", type=int, default=None,
+        p.add_argument("--warmup-steps", type=int, default=defaults["warmup_steps"],
                        help="linear warmup steps (default: min(100, steps // 10))")
-        p.add_argument("--beta2", type=float, default=0.99)
-        p.add_argument("--weight-decay", type=float, default=0.1)
+        p.add_argument("--beta2", type=float, default=defaults["beta_2"])
+        p.add_argument("--weight-decay", type=float, default=defaults["weight_decay"])
         p.add_argument("--dropout", type=float, default=None, help="overrides the preset's")
-        p.add_argument("--label-smoothing", type=float, default=0.0)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--precision", choices=training.recipes.PRECISIONS, default="auto",
+        p.add_argument("--label-smoothing", type=float, default=defaults["label_smoothing"])
+        p.add_argument("--seed", type=int, default=defaults["seed"])
+        p.add_argument("--precision", choices=training.recipes.PRECISIONS,
+                       default=defaults["precision"],
                        help="auto: mixed_bfloat16 on accelerators and CPUs with bfloat16 "
                             "instructions, else float32")
         p.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
         p.add_argument("--verbose", type=int, default=None, choices=(0, 1, 2),
                        help="Keras progress: 0 none, 1 bars, 2 a line per epoch "
                             "(default: bars on a terminal, lines otherwise)")
-        p.add_argument("--strategy", default="default",
+        p.add_argument("--strategy", default=defaults["strategy"],
                        help=f"tf.distribute strategy: {', '.join(training.STRATEGIES)} "
                             "(multi_worker reads TF_CONFIG)")
         if family == "gpt":
             p.add_argument("--sample-prompt", default="ROMEO:",
                            help="prompt of the samples logged to TensorBoard")
-            p.add_argument("--evaluation-windows", type=int, default=128,
+            p.add_argument("--evaluation-windows", type=int,
+                           default=defaults["evaluation_windows"],
                            help="validation windows evaluated after each epoch (a fixed "
                                 "sample); the whole split is evaluated at the end")
         else:
