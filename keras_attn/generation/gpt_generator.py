@@ -91,11 +91,7 @@ class GPTGenerator:
     def prefill(self, tokens, span=None):
         """Caches of `span` positions (default: the context) holding the whole
         padded prompt `(B, P)`, written from position 0."""
-        batch = tf.shape(tokens)[0]
-        if span is None or span == self.context_length:
-            cache = self.model.get_empty_cache(batch)
-        else:
-            cache = self.model.get_empty_cache(batch, max_length=span)
+        cache = self.model.get_empty_cache(tf.shape(tokens)[0], max_length=span)
         _, cache = self.model.call_with_cache(tokens, cache, 0)
         return cache
 

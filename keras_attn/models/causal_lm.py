@@ -238,7 +238,8 @@ def as_causal_lm(model, context_length=None):
 
     Returns:
         An object with `call_with_cache(token_ids, cache, index)`,
-        `get_empty_cache(batch_size)`, `context_length` and `vocabulary_size`.
+        `get_empty_cache(batch_size, max_length=None)`, `context_length` and
+        `vocabulary_size`.
 
     Example: positions in the attention (rotary) leave no table to read the
     context from, so it is given.
