@@ -38,7 +38,16 @@ from keras_attn.models import build_gpt
 from keras_attn.text import ByteTokenizer
 
 CONTEXT, LAYERS, HEADS, WIDTH = 256, 4, 4, 128
+SHAPES = {"baby": (LAYERS, HEADS, WIDTH), "mini": (6, 6, 384)}  # (layers, heads, width)
 PROMPT = "ROMEO: "  # 7 bytes
+
+
+def build_model(layers, heads, width):
+    """Our GPT-2-style model at a shape, 256 byte ids, random weights."""
+    return build_gpt(GPTConfig.preset(
+        "baby", vocabulary_size=256, max_sequence_length=CONTEXT, num_layers=layers,
+        num_heads=heads, hidden_dim=width, intermediate_dim=4 * width,
+    ))
 
 
 def _gpt2_causal_lm(vocabulary_size, layers=LAYERS, heads=HEADS, width=WIDTH):
@@ -89,7 +98,8 @@ def run(quick):
     case = f"baby/256, batch 1, {new_tokens} new tokens, greedy"
     others = [_against_keras_nlp("baby/256", 8, LAYERS, HEADS, WIDTH, prompt_ids, new_tokens,
                                  repetitions),
-              _against_keras_nlp("mini/256", 1, 6, 6, 384, prompt_ids, new_tokens, repetitions)]
+              _against_keras_nlp("mini/256", 1, *SHAPES["mini"], prompt_ids, new_tokens,
+                                 repetitions)]
     return [
         row("generation", case, "new tokens/s", rate["ours"], rate["keras-nlp"],
             "keras_hub GPT2CausalLM.generate", target=("ratio", ">=", 10.0)),
@@ -107,10 +117,7 @@ def run(quick):
 def _pair(batch, layers, heads, width, prompt_ids, new_tokens):
     """Ours and keras-nlp at one shape, random weights: `(generator, ours_fn, peer_fn)`,
     each fn generating `new_tokens` greedy tokens for `batch` copies of the prompt."""
-    ours = GPTGenerator(build_gpt(GPTConfig.preset(
-        "baby", vocabulary_size=256, max_sequence_length=CONTEXT, num_layers=layers,
-        num_heads=heads, hidden_dim=width, intermediate_dim=4 * width,
-    )))
+    ours = GPTGenerator(build_model(layers, heads, width))
     causal_lm = _gpt2_causal_lm(257, layers, heads, width)
     total = len(prompt_ids) + new_tokens
     # keras-nlp generates until `max_length` tokens in all: pad the prompt to it.

@@ -43,15 +43,10 @@ def build(shape):
 
         backbone = keras_hub.models.GPT2Backbone(**GPT2_124M, dropout=0.0)
         return from_keras_hub(backbone), GPT2_124M["vocabulary_size"]
-    from benchmarks.generation import CONTEXT
-    from keras_attn.models import GPTConfig
-    from keras_attn.models import build_gpt
+    from benchmarks.generation import SHAPES
+    from benchmarks.generation import build_model
 
-    layers, heads, width = {"baby": (4, 4, 128), "mini": (6, 6, 384)}[shape]
-    config = GPTConfig.preset("baby", vocabulary_size=256, max_sequence_length=CONTEXT,
-                              num_layers=layers, num_heads=heads, hidden_dim=width,
-                              intermediate_dim=4 * width)
-    return build_gpt(config), 256
+    return build_model(*SHAPES[shape]), 256
 
 
 def profile(shape, batch, new_tokens):
