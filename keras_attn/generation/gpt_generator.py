@@ -27,6 +27,7 @@ from keras_attn.checks import check_int
 from keras_attn.checks import check_number
 from keras_attn.generation.decoding import beam_search
 from keras_attn.generation.decoding import decode
+from keras_attn.generation.decoding import with_matrix_kernels
 from keras_attn.generation.reference import decode_by_recomputation
 from keras_attn.generation.settings import clamp_new_tokens
 from keras_attn.models.causal_lm import as_causal_lm
@@ -107,8 +108,8 @@ class GPTGenerator:
                      top_p, seed, stop_token_ids, span=None):
         tokens, cache = self._buffer(prompts, span)
         return decode(
-            self.next_logits, tokens, prompt_lengths, cache, max_new_tokens,
-            temperature, top_k, top_p, seed, stop_token_ids,
+            with_matrix_kernels(self.model, self.next_logits), tokens, prompt_lengths, cache,
+            max_new_tokens, temperature, top_k, top_p, seed, stop_token_ids,
         )
 
     def _beam_loop(self, prompts, prompt_lengths, max_new_tokens, num_beams, length_penalty,
@@ -116,8 +117,8 @@ class GPTGenerator:
         tokens, cache = self._buffer(prompts, span)
         cache = tf.nest.map_structure(lambda c: tf.repeat(c, num_beams, axis=0), cache)
         tokens, lengths, _ = beam_search(
-            self.next_logits, tokens, prompt_lengths, cache, max_new_tokens,
-            num_beams, length_penalty, stop_token_ids,
+            with_matrix_kernels(self.model, self.next_logits), tokens, prompt_lengths, cache,
+            max_new_tokens, num_beams, length_penalty, stop_token_ids,
         )
         return tokens, lengths
 

@@ -20,6 +20,7 @@ from keras_attn.checks import check_id_matrix
 from keras_attn.checks import check_positive_int
 from keras_attn.generation.decoding import beam_search
 from keras_attn.generation.decoding import decode
+from keras_attn.generation.decoding import with_matrix_kernels
 from keras_attn.models.transformer import Translator
 
 
@@ -80,16 +81,16 @@ class TranslatorGenerator:
         state = self._state(source_ids, length, 1)
         tokens, lengths = self._start(source_ids, start_id, length)
         return decode(
-            self.next_logits, tokens, lengths, state, length - 1,
-            stop_token_ids=tf.reshape(end_id, [1]),
+            with_matrix_kernels(self.model, self.next_logits), tokens, lengths, state,
+            length - 1, stop_token_ids=tf.reshape(end_id, [1]),
         )
 
     def _beam_loop(self, source_ids, start_id, end_id, length, num_beams, length_penalty):
         state = self._state(source_ids, length, num_beams)
         tokens, lengths = self._start(source_ids, start_id, length)
         tokens, lengths, _ = beam_search(
-            self.next_logits, tokens, lengths, state, length - 1,
-            num_beams, length_penalty, stop_token_ids=tf.reshape(end_id, [1]),
+            with_matrix_kernels(self.model, self.next_logits), tokens, lengths, state,
+            length - 1, num_beams, length_penalty, stop_token_ids=tf.reshape(end_id, [1]),
         )
         return tokens, lengths
 

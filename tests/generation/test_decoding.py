@@ -2,12 +2,17 @@
 
 import itertools
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.src.backend.common import stateless_scope
 
 from keras_attn.generation import beam_search
 from keras_attn.generation import decode
+from keras_attn.generation import with_matrix_kernels
+from keras_attn.generation.decoding import _as_matrix
+from keras_attn.layers import MultiHeadAttention
 
 VOCABULARY = 6
 
@@ -178,3 +183,29 @@ def test_num_beams_must_be_positive():
     tokens, lengths = buffer([[1]], 3)
     with pytest.raises(ValueError, match="`num_beams` must be a positive integer. Received: num_beams=0"):
         beam_search(counting, tokens, lengths, tf.constant(0), 2, num_beams=0)
+
+
+def test_kernels_are_read_as_the_matrices_of_their_products():
+    """`with_matrix_kernels`: each rank-3 kernel becomes (contracted, free) or
+    (free, contracted), and the step reads it from there, to the same result."""
+    attention = MultiHeadAttention(num_heads=4, key_dim=8, num_key_value_heads=2)
+    x = np.random.default_rng(0).normal(size=(2, 3, 16)).astype("float32")
+    attention(x, x)
+    projections = (attention.query_dense, attention.key_dense, attention.value_dense,
+                   attention.output_dense)
+    assert [_as_matrix(layer) for layer in projections] == [(16, 32), (16, 16), (16, 16), (32, 16)]
+    interleaved = keras.layers.EinsumDense("abc,dce->abde", output_shape=(None, 2, 5))
+    interleaved.build((None, None, 3))
+    assert _as_matrix(interleaved) is None
+
+    dense = keras.layers.EinsumDense("abc,cde->abde", output_shape=(None, 4, 8), bias_axes="de")
+    model = keras.Sequential([keras.Input((3, 16)), dense])
+
+    def next_logits(token_ids, state, index):
+        scope = stateless_scope.get_stateless_scope()
+        assert scope is not None and scope.get_current_value(dense.kernel) is not None
+        return model(x), state
+
+    step = tf.function(lambda: with_matrix_kernels(model, next_logits)(None, (), 0)[0],
+                       jit_compile=True)
+    np.testing.assert_allclose(step().numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -133,3 +133,15 @@ def test_a_reloaded_keras_model_generates_the_same(tmp_path):
     model.save(tmp_path / "gpt.keras")
     reloaded = keras.saving.load_model(tmp_path / "gpt.keras")
     assert GPTGenerator(reloaded).generate(PROMPTS, 8) == GPTGenerator(model).generate(PROMPTS, 8)
+
+
+def test_each_call_reads_the_current_weights():
+    """The loop reads the kernels (as matrices, `with_matrix_kernels`) on every
+    call: weights changed after the first call are used by the next."""
+    model = sharp_gpt()
+    generator = GPTGenerator(model)
+    before = generator.generate(PROMPTS, 8)
+    sharpen(model, seed=1)
+    after = generator.generate(PROMPTS, 8)
+    assert after != before
+    assert after == generator.generate_by_recomputation(PROMPTS, 8)
