@@ -58,14 +58,15 @@ def with_matrix_kernels(model, next_logits):
     """`next_logits`, with `model`'s rank-3 `EinsumDense` kernels read as
     matrices made here: call it inside the compiled function, before the loop.
 
-    Why: in a loop compiled by XLA on a CPU, a product with a rank-3
-    kernel variable streams the kernel at about 5 GB/s, and the same
-    numbers as a matrix made outside the loop at about 40 GB/s (XLA's dot
-    gets a rank-2 buffer, not a reshaped variable). The loop captures the
-    matrices; the layers read them reshaped back through a
-    `keras.StatelessScope`, so they compute the same thing. The matrices
-    are read from the variables on every call, so they are never stale.
-    At the GPT-2 124M shape this takes a batch-1 step from 47 to 33 ms.
+    Why: in a loop compiled by XLA on a CPU, products with `(768, 12, 64)`
+    kernel variables streamed them at about 5 GB/s, and the same numbers
+    as matrices made outside the loop at about 40 GB/s (measured with 57
+    MB of kernels; XLA's dot gets a rank-2 buffer, not a reshaped
+    variable). The loop captures the matrices; the layers read them
+    reshaped back through a `keras.StatelessScope`, so they compute the
+    same thing. The matrices are read from the variables on every call,
+    so they are never stale. At the GPT-2 124M shape this takes a batch-1
+    step from 47 to 32 ms; a baby model's from 0.31 to 0.21 ms.
 
     Example: a step that reads a `(16, 4, 8)` kernel as a `(16, 32)` matrix.
 
