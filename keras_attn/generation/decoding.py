@@ -59,7 +59,10 @@ def matrix_kernels(model):
     and its value as the matrix of its product (see `with_matrix_kernels`)."""
     kernels = []
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.EinsumDense) and len(layer.kernel.shape) > 2:
+        if not isinstance(layer, keras.layers.EinsumDense):
+            continue
+        # With LoRA, `kernel` is a sum of variables: left as it is.
+        if isinstance(layer.kernel, keras.Variable) and len(layer.kernel.shape) > 2:
             matrix = _as_matrix(layer)
             if matrix is not None:
                 kernels.append((layer.kernel, tf.reshape(layer.kernel.value, matrix)))

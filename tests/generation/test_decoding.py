@@ -12,6 +12,7 @@ from keras_attn.generation import beam_search
 from keras_attn.generation import decode
 from keras_attn.generation import with_matrix_kernels
 from keras_attn.generation.decoding import _as_matrix
+from keras_attn.generation.decoding import matrix_kernels
 from keras_attn.layers import MultiHeadAttention
 
 VOCABULARY = 6
@@ -197,6 +198,10 @@ def test_kernels_are_read_as_the_matrices_of_their_products():
     interleaved = keras.layers.EinsumDense("abc,dce->abde", output_shape=(None, 2, 5))
     interleaved.build((None, None, 3))
     assert _as_matrix(interleaved) is None
+    attention.key_dense.enable_lora(rank=2)  # its kernel is now a sum, left as it is
+    assert [variable.path for variable, _ in matrix_kernels(attention)] == [
+        layer.kernel.path for layer in (attention.query_dense, attention.value_dense,
+                                        attention.output_dense)]
 
     dense = keras.layers.EinsumDense("abc,cde->abde", output_shape=(None, 4, 8), bias_axes="de")
     model = keras.Sequential([keras.Input((3, 16)), dense])
