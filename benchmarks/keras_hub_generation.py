@@ -7,7 +7,9 @@ same weights imported with `keras_attn.models.from_keras_hub`. Greedy, a
 all), batch 1 and batch 8, timed in alternation in one process:
 
 * **ours**: `GPTGenerator(model).generate`, the compiled cached loop. Its
-  caches and token buffer span the model's whole context (1,024 positions).
+  caches and token buffer span the power of two that holds the prompt and
+  the new tokens (256 positions), and it reads the attention kernels as
+  matrices (`keras_attn.generation.with_matrix_kernels`).
 * **keras-hub**: `GPT2CausalLM(backbone, preprocessor=None).generate` on
   the same ids, with its greedy sampler and its own compiled cached loop,
   over a buffer of prompt + new tokens (144 positions).
